@@ -1,0 +1,92 @@
+"""Settings: one frozen dataclass built once (from the CLI or the environment) and passed in.
+
+Nothing reads the environment at import time. ``Lifecycle`` holds the timings that scenarios change.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+DEFAULT_PROFILE_MIX: dict[str, float] = {"small": 0.5, "medium": 0.4, "large": 0.1}
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """How long things take in the simulated world (seconds) and how often they go wrong."""
+
+    connect_delay_s: float = 0.2  # waiting -> connected
+    offline_fraction: float = 0.0  # endpoints that never answer a connect
+    offline_timeout_s: float = 5.0  # waiting -> timeout for offline or unknown endpoints
+    idle_timeout_s: float = 600.0  # connected and unused -> timeout
+    task_duration_s: float = 0.3  # STARTED -> terminal
+    missing_trace_fraction: float = 0.0  # endpoints with no trace file on disk
+    missing_path_status: str = "ERROR"  # task status for a path that does not exist (ERROR | INCOMPLETE)
+
+
+@dataclass(frozen=True)
+class FleetProfile:
+    """What the fleet looks like: platform mix and trace size profiles."""
+
+    linux_fraction: float = 0.7
+    profile_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PROFILE_MIX))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the simulator needs to start. Build with ``Settings(...)`` or :meth:`from_env`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    seed: int = 0
+    endpoints: int = 25
+    token: str = ""  # API token accepted in the `session` header; generated when empty
+    admin_token: str = ""  # bearer token for /_sim/ control routes; generated when empty
+    username: str = "admin"
+    password: str = "tanium"
+    session_lifetime_s: float = 7 * 24 * 3600.0  # login sessions
+    token_lifetime_s: float = 7 * 24 * 3600.0  # API tokens (Tanium's default: 7 days)
+    max_body_bytes: int = 1 << 20
+    trace_cache_bytes: int = 512 << 20
+    journal: bool = True
+    linux_trace_path: str = "/opt/cryptosense/traces/trace.cst.gz"
+    windows_trace_path: str = "C:\\ProgramData\\Cryptosense\\traces\\trace.cst.gz"
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    fleet: FleetProfile = field(default_factory=FleetProfile)
+
+    def __post_init__(self) -> None:
+        if self.endpoints < 0:
+            raise ValueError("endpoints must be >= 0")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be between 0 and 65535")
+        if not self.token:
+            object.__setattr__(self, "token", "token-" + secrets.token_hex(16))
+        if not self.admin_token:
+            object.__setattr__(self, "admin_token", secrets.token_urlsafe(24))
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (settings are frozen)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``TANIUM_SIM_*`` variables (used by ``uvicorn --factory``), then overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, conv in (
+            ("host", str),
+            ("port", int),
+            ("seed", int),
+            ("endpoints", int),
+            ("token", str),
+            ("admin_token", str),
+            ("username", str),
+            ("password", str),
+        ):
+            raw = env.get(f"TANIUM_SIM_{name.upper()}")
+            if raw is not None and raw != "":
+                values[name] = conv(raw)
+        values.update(overrides)
+        return cls(**values)
