@@ -31,7 +31,7 @@ class SystemClock:
 class ManualClock:
     """A clock that only moves when told to (tests, deterministic replays)."""
 
-    def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+    def __init__(self, start: float = 1_795_219_200.0) -> None:  # 2026-11-21T00:00:00Z
         self._now = float(start)
 
     def now(self) -> float:
@@ -54,7 +54,7 @@ def epoch_ms(seconds: float) -> int:
 def iso_ms(seconds: float) -> str:
     """Epoch seconds to ISO-8601 with milliseconds and ``Z`` (``2021-09-05T13:46:16.606Z``)."""
     whole = int(seconds)
-    ms = int(round((seconds - whole) * 1000))
+    ms = round((seconds - whole) * 1000)
     if ms == 1000:
         whole, ms = whole + 1, 0
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{ms:03d}Z"

@@ -18,6 +18,7 @@ import ipaddress
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from simulator.settings import FleetProfile
 
@@ -183,7 +184,7 @@ def _user_pool(seed: int) -> tuple[str, ...]:
     return tuple(sorted({fake.user_name() for _ in range(300)}))
 
 
-def _faker(seed: int) -> object:
+def _faker(seed: int) -> Any:
     from faker import Faker
 
     fake = Faker("en_US")

@@ -1,0 +1,87 @@
+"""Run the simulator on a real socket: in the foreground (``serve``) or in a background thread.
+
+:class:`BackgroundServer` is what ``tanium-sim run``, the QA matrix and the socket tests use: uvicorn on
+127.0.0.1, port 0 (the OS picks a free one), started and stopped deterministically, no sleeps.
+
+>>> with BackgroundServer(Settings(endpoints=5)) as server:   # doctest: +SKIP
+...     httpx.get(server.url + "/_sim/health")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import threading
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from simulator.app import create_app
+from simulator.settings import Settings
+
+
+def uvicorn_config(app: Starlette, host: str, port: int, **extra: Any) -> uvicorn.Config:
+    """Fast defaults: uvloop and httptools when installed, no access log (it would cost per request)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        access_log=False,
+        log_level="warning",
+        lifespan="off",
+        **extra,
+    )
+
+
+class BackgroundServer:
+    """uvicorn serving a simulator app in a daemon thread; a context manager."""
+
+    def __init__(
+        self, settings: Settings | None = None, *, app: Starlette | None = None, **config: Any
+    ) -> None:
+        self.settings = settings or Settings(port=0)
+        self.app = app or create_app(self.settings)
+        self._config = uvicorn_config(self.app, self.settings.host, self.settings.port, **config)
+        self._server = uvicorn.Server(self._config)
+        # uvicorn installs signal handlers only in the main thread, so a background server leaves them alone.
+        self._thread = threading.Thread(target=self._server.run, name="tanium-sim", daemon=True)
+        self.port = 0
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self._config.ssl_certfile else "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.settings.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> BackgroundServer:
+        self._thread.start()
+        started = threading.Event()
+        # uvicorn sets `started` after binding; poll its flag with a bounded wait (no fixed sleeps).
+        for _ in range(int(timeout / 0.01)):
+            if self._server.started or not self._thread.is_alive():
+                break
+            started.wait(0.01)
+        if not self._server.started:
+            raise RuntimeError(f"the simulator did not start on {self.settings.host}")
+        sockets = [s for server in self._server.servers for s in server.sockets]
+        self.port = sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        with contextlib.suppress(RuntimeError):
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,419 @@
+"""The Threat Response backend: one method per vendor operation, raising vendor errors.
+
+The HTTP layer (``simulator/api``) parses requests and renders responses; everything about the
+simulated world happens here, on records in a :class:`~simulator.state.store.Store`, with the time from
+an injected clock. Lifecycles are derived from stored timestamps when read (moto-style lazy state).
+
+>>> from simulator.settings import Settings
+>>> backend = ThreatResponseBackend.build(Settings(endpoints=3, seed=1))
+>>> backend.connect({"clientId": backend.fleet.endpoint(0).client_id})
+'remote:undefined:...:'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from typing import Any
+
+from simulator.clock import Clock, SystemClock
+from simulator.errors import BadRequest, NotFound
+from simulator.settings import Settings
+from simulator.state import connections, evidence, tasks
+from simulator.state.connections import ConnectionRecord
+from simulator.state.evidence import EvidenceRecord
+from simulator.state.filesystem import SCANNER_BYTES, EndpointFiles, normalize
+from simulator.state.fleet import Endpoint, Fleet, stable_hash
+from simulator.state.sessions import SessionService
+from simulator.state.store import MemoryStore, Store
+from simulator.state.tasks import TaskRecord
+from simulator.traces import GeneratedTrace, TraceCatalog, TraceSpec
+
+SCAN_EPOCH = 1_793_491_200.0  # 2026-11-01T00:00:00Z: first scans happen on that day
+ENDPOINT_STATE = "endpoint_state"
+
+
+def _absent(value: object) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() in ("", "None", "undefined"))
+
+
+class ThreatResponseBackend:
+    """The simulated Tanium server's state and behaviour (Threat Response + platform sessions)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock,
+        store: Store,
+        fleet: Fleet,
+        catalog: TraceCatalog,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = store
+        self.fleet = fleet
+        self.catalog = catalog
+        self.files = EndpointFiles(settings.linux_trace_path, settings.windows_trace_path)
+        self.sessions = SessionService(
+            store,
+            seed=settings.seed,
+            token=settings.token,
+            token_issued_at=clock.now(),
+            token_lifetime_s=settings.token_lifetime_s,
+            session_lifetime_s=settings.session_lifetime_s,
+            username=settings.username,
+            password=settings.password,
+        )
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, clock: Clock | None = None, store: Store | None = None
+    ) -> ThreatResponseBackend:
+        life = settings.lifecycle
+        fleet = Fleet(
+            settings.seed,
+            settings.endpoints,
+            settings.fleet,
+            offline_fraction=life.offline_fraction,
+            missing_trace_fraction=life.missing_trace_fraction,
+        )
+        return cls(
+            settings,
+            clock=clock or SystemClock(),
+            store=store or MemoryStore(),
+            fleet=fleet,
+            catalog=TraceCatalog(settings.trace_cache_bytes),
+        )
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    # -- endpoints and traces -------------------------------------------------------------------
+    def endpoint_or_404(self, client_id: str) -> Endpoint:
+        endpoint = self.fleet.by_client_id(client_id)
+        if endpoint is None:
+            raise NotFound(f"no endpoint with clientId {client_id}")
+        return endpoint
+
+    def current_scan(self, endpoint: Endpoint) -> int:
+        state = self.store.get(ENDPOINT_STATE, endpoint.client_id)
+        return int(state["scan"]) if state else 1
+
+    def trace_spec(self, endpoint: Endpoint, scan: int | None = None) -> TraceSpec:
+        scan = self.current_scan(endpoint) if scan is None else scan
+        offset = stable_hash(self.settings.seed, endpoint.index, "scan-offset") % 86_400
+        return TraceSpec(
+            seed=self.settings.seed,
+            index=endpoint.index,
+            client_id=endpoint.client_id,
+            hostname=endpoint.hostname,
+            platform=endpoint.platform,
+            profile=endpoint.profile,
+            scan=scan,
+            scan_time=SCAN_EPOCH + offset + (scan - 1) * 86_400.0,
+            scanner_version=endpoint.scanner_version,
+        )
+
+    def trace(self, endpoint: Endpoint, scan: int | None = None) -> GeneratedTrace:
+        """The endpoint's trace (generated and cached on first use; may take a while: call off-loop)."""
+        return self.catalog.trace(self.trace_spec(endpoint, scan))
+
+    def manifest(self, client_id: str, scan: int | None = None) -> dict[str, Any]:
+        endpoint = self.endpoint_or_404(client_id)
+        trace = self.trace(endpoint, scan)
+        manifest = dict(trace.manifest)
+        manifest.update(
+            client_id=endpoint.client_id,
+            hostname=endpoint.hostname,
+            platform=endpoint.platform,
+            profile=endpoint.profile,
+            path=self.files.trace_path(endpoint),
+            size=trace.size,
+            sha256=trace.sha256,
+            has_trace=endpoint.has_trace,
+            online=endpoint.online,
+        )
+        return manifest
+
+    def _files(self, endpoint: Endpoint) -> dict[str, Any]:
+        def stat() -> tuple[int, float]:
+            spec = self.trace_spec(endpoint)
+            return self.catalog.trace(spec).size, spec.scan_time
+
+        return self.files.entries(endpoint, stat)
+
+    # -- connections ----------------------------------------------------------------------------
+    def connect(self, target: Any) -> str:
+        if not isinstance(target, dict):
+            raise BadRequest('body must be {"target": {"clientId": ...}}')
+        client_id = target.get("clientId")
+        hostname = target.get("hostname")
+        ip = target.get("ip")
+        for name, value in (("clientId", client_id), ("hostname", hostname), ("ip", ip)):
+            if not _absent(value) and not isinstance(value, str | int):
+                raise BadRequest(f"target.{name} must be a string")
+        endpoint: Endpoint | None = None
+        if not _absent(client_id):
+            client_id = str(client_id).strip()
+            endpoint = self.fleet.by_client_id(client_id)
+        elif not _absent(hostname):
+            endpoint = self.fleet.by_hostname(str(hostname))
+        elif not _absent(ip):
+            endpoint = self.fleet.by_ip(str(ip))
+        else:
+            raise BadRequest("target needs a clientId (or a hostname or ip)")
+        if endpoint is not None:
+            client_id = endpoint.client_id
+        if _absent(client_id):
+            client_id = ""
+        now = self.now()
+        life = self.settings.lifecycle
+        eid = str(self.store.next_id("eid"))
+        host = endpoint.hostname if endpoint else ("" if _absent(hostname) else str(hostname))
+        record = ConnectionRecord(
+            id=f"remote:{host}:{client_id}:{eid}",
+            client_id=str(client_id),
+            hostname=host,
+            ip=endpoint.ip if endpoint else ("" if _absent(ip) else str(ip)),
+            platform=endpoint.platform if endpoint else "",
+            eid=eid,
+            user_id="1",
+            initiated_at=now,
+            ready_delay_s=life.connect_delay_s,
+            reachable=endpoint is not None and endpoint.online,
+            unreachable_timeout_s=life.offline_timeout_s,
+            idle_timeout_s=life.idle_timeout_s,
+            last_activity_at=now,
+        )
+        self.store.put(connections.TABLE, record.id, record)
+        shown_host = "undefined" if _absent(hostname) else str(hostname)
+        return f"remote:{shown_host}:{client_id}:"
+
+    def _connection(self, cid: str) -> ConnectionRecord:
+        record: ConnectionRecord | None = self.store.get(connections.TABLE, cid)
+        if record is None:
+            raise NotFound()
+        return record
+
+    def list_connections(self) -> list[dict[str, Any]]:
+        now = self.now()
+        return [c.to_api(now) for c in self.store.values(connections.TABLE)]
+
+    def get_connection(self, cid: str) -> dict[str, Any]:
+        return self._connection(cid).to_api(self.now())
+
+    def close_connection(self, cid: str) -> None:
+        record = self._connection(cid)
+        self.store.put(connections.TABLE, cid, record.closed(self.now()))
+
+    def delete_connection(self, cid: str) -> None:
+        self._connection(cid)
+        self.store.delete(connections.TABLE, cid)
+
+    def _live_connection(self, cid: str) -> tuple[ConnectionRecord, Endpoint]:
+        record = self._connection(cid)
+        status = record.status_at(self.now())
+        if status != "connected":
+            raise BadRequest(f"connection {cid} is {status}; file operations need a connected connection")
+        endpoint = self.fleet.by_client_id(record.client_id)
+        if endpoint is None:  # reachable connections always have an endpoint
+            raise NotFound()
+        return record, endpoint
+
+    # -- endpoint files -------------------------------------------------------------------------
+    def file_info(self, cid: str, raw_path: str) -> dict[str, Any]:
+        record, endpoint = self._live_connection(cid)
+        path = normalize(raw_path, windows=endpoint.is_windows)
+        entry = self.files.lookup(self._files(endpoint), path, endpoint.is_windows)
+        if entry is None:
+            raise NotFound(f"no such file on {endpoint.hostname}: {path}")
+        self.store.put(connections.TABLE, cid, record.touched(self.now()))
+        return {"info": entry.to_api(endpoint.is_windows)}
+
+    def file_list(self, cid: str, raw_path: str) -> dict[str, Any]:
+        record, endpoint = self._live_connection(cid)
+        path = normalize(raw_path, windows=endpoint.is_windows)
+        files = self._files(endpoint)
+        entry = self.files.lookup(files, path, endpoint.is_windows)
+        if entry is None or not entry.is_dir:
+            raise NotFound(f"no such directory on {endpoint.hostname}: {path}")
+        self.store.put(connections.TABLE, cid, record.touched(self.now()))
+        children = self.files.children(files, entry.path, endpoint.is_windows)
+        entries = []
+        for child in children:
+            item = child.to_api(endpoint.is_windows)
+            entries.append(
+                {k: item[k] for k in ("name", "createdDate", "modifiedDate", "permissions", "size", "type")}
+            )
+        return {"entries": entries}
+
+    # -- tasks ----------------------------------------------------------------------------------
+    def request_file(self, cid: str, raw_path: Any) -> dict[str, Any]:
+        record, endpoint = self._live_connection(cid)
+        path = normalize(raw_path, windows=endpoint.is_windows)
+        now = self.now()
+        life = self.settings.lifecycle
+        task_id = self.store.next_id("task")
+        entry = self.files.lookup(self._files(endpoint), path, endpoint.is_windows)
+        if entry is not None and not entry.is_dir and entry.path == self.files.trace_path(endpoint):
+            trace = self.trace(endpoint)
+            outcome, error = "COMPLETED", None
+            evidence_uuid = self._evidence_uuid(task_id)
+            total, digest = trace.size, trace.sha256
+        elif entry is not None and not entry.is_dir:
+            # The scanner binary: a small stand-in with the right size on every listing.
+            outcome, error, evidence_uuid = "COMPLETED", None, self._evidence_uuid(task_id)
+            total, digest = len(SCANNER_BYTES), hashlib.sha256(SCANNER_BYTES).hexdigest()
+        else:
+            outcome = life.missing_path_status
+            error = f"File not found: {path}" if outcome == "ERROR" else None
+            evidence_uuid, total, digest = None, 0, ""
+        task = TaskRecord(
+            id=task_id,
+            connection_id=record.id,
+            client_id=record.client_id,
+            hostname=record.hostname,
+            path=path,
+            created_at=now,
+            duration_s=life.task_duration_s,
+            outcome=outcome,
+            error=error,
+            evidence_uuid=evidence_uuid,
+            total_bytes=total,
+            transfer_hash=digest,
+        )
+        self.store.put(tasks.TABLE, str(task_id), task)
+        self.store.put(connections.TABLE, cid, record.touched(now))
+        if evidence_uuid is not None and entry is not None:
+            ev = EvidenceRecord(
+                uuid=evidence_uuid,
+                task_id=task_id,
+                client_id=record.client_id,
+                endpoint_index=endpoint.index,
+                hostname=endpoint.hostname,
+                path=entry.path,
+                scan=self.current_scan(endpoint),
+                available_at=task.ends_at,
+                size=total,
+                hash=digest,
+                file_modified_at=entry.modified_at,
+            )
+            self.store.put(evidence.TABLE, evidence_uuid, ev)
+        return {"taskInfo": task.task_info(), "status": "ACCEPTED"}
+
+    def _evidence_uuid(self, task_id: int) -> str:
+        digest = hashlib.blake2b(f"{self.settings.seed}:evidence:{task_id}".encode(), digest_size=16).digest()
+        return str(uuid.UUID(bytes=digest, version=4))
+
+    def get_task(self, task_id: str) -> dict[str, Any]:
+        task: TaskRecord | None = self.store.get(tasks.TABLE, str(task_id).strip())
+        if task is None:
+            raise NotFound()
+        return {"data": task.to_api(self.now())}
+
+    def list_tasks(self) -> dict[str, Any]:
+        now = self.now()
+        return {"data": [t.to_api(now) for t in self.store.values(tasks.TABLE)]}
+
+    # -- file evidence --------------------------------------------------------------------------
+    def _visible_evidence(self) -> list[EvidenceRecord]:
+        now = self.now()
+        return [e for e in self.store.values(evidence.TABLE) if e.visible_at(now)]
+
+    def _evidence(self, evidence_uuid: str) -> EvidenceRecord:
+        record: EvidenceRecord | None = self.store.get(evidence.TABLE, evidence_uuid)
+        if record is None or not record.visible_at(self.now()):
+            raise NotFound()
+        return record
+
+    def list_evidence(self, limit: int | None, offset: int, sort: str | None) -> dict[str, Any]:
+        items = self._visible_evidence()
+        if sort:
+            descending = sort.startswith("-")
+            field = sort.lstrip("-+").strip()
+            if field not in evidence.SORT_FIELDS:
+                raise BadRequest(
+                    f"sort must be one of {', '.join(evidence.SORT_FIELDS)} (prefix - for descending)"
+                )
+            items.sort(key=lambda e: e.sort_key(field), reverse=descending)
+        total = len(items)
+        page = items[offset:] if limit is None else items[offset : offset + limit]
+        return {"fileEvidence": [e.to_api() for e in page], "totalCount": total}
+
+    def get_evidence(self, evidence_uuid: str) -> dict[str, Any]:
+        return {"evidence": self._evidence(evidence_uuid).to_api()}
+
+    def evidence_download(self, evidence_uuid: str) -> tuple[EvidenceRecord, TraceSpec | None]:
+        """The record to download and, for traces, the spec whose zip to serve."""
+        record = self._evidence(evidence_uuid)
+        endpoint = self.fleet.endpoint(record.endpoint_index)
+        if record.path == self.files.trace_path(endpoint):
+            return record, self.trace_spec(endpoint, record.scan)
+        return record, None
+
+    def delete_evidence(self, ids: list[str]) -> None:
+        missing = [i for i in ids if self.store.get(evidence.TABLE, i) is None]
+        if missing:
+            raise NotFound(f"no file evidence with uuid {', '.join(missing[:5])}")
+        for evidence_uuid in ids:
+            self.store.delete(evidence.TABLE, evidence_uuid)
+
+    # -- discovery ------------------------------------------------------------------------------
+    def system_status(self, start: int = 0, count: int | None = None) -> list[dict[str, Any]]:
+        stop = self.fleet.size if count is None else min(self.fleet.size, start + count)
+        rows = []
+        for i in range(max(0, start), stop):
+            ep = self.fleet.endpoint(i)
+            rows.append(
+                {
+                    "computer_id": ep.client_id,
+                    "host_name": ep.hostname,
+                    "ipaddress_client": ep.ip,
+                    "ipaddress_server": "10.0.0.1",
+                    "port_number": 17472,
+                    "status": "Leader" if i % 16 == 0 else "Normal",
+                    "protocol_version": 315,
+                    "full_version": "7.6.2.1218",
+                    "last_registration": "",
+                    "send_state": "Normal",
+                    "receive_state": "Normal",
+                }
+            )
+        return rows
+
+    def dec_endpoint(self, ep: Endpoint) -> dict[str, Any]:
+        return {
+            "hostname": ep.hostname,
+            "ip": ep.ip,
+            "clientId": ep.client_id,
+            "platform": ep.platform,
+            "os": ep.os,
+            "online": ep.online,
+        }
+
+    # -- control --------------------------------------------------------------------------------
+    def state_counts(self) -> dict[str, Any]:
+        now = self.now()
+        conns = Counter(c.status_at(now) for c in self.store.values(connections.TABLE))
+        task_counts = Counter(t.status_at(now) for t in self.store.values(tasks.TABLE))
+        ev = list(self.store.values(evidence.TABLE))
+        return {
+            "connections": {s: conns.get(s, 0) for s in connections.STATUSES},
+            "tasks": {s: task_counts.get(s, 0) for s in ("STARTED", *tasks.TERMINAL)},
+            "evidence": sum(1 for e in ev if e.visible_at(now)),
+            "evidence_pending": sum(1 for e in ev if not e.visible_at(now)),
+            "sessions": self.store.count("sessions"),
+            "endpoints": self.fleet.size,
+            "now": now,
+        }
+
+    def reset(self) -> None:
+        self.store.clear()
+
+    def set_scan(self, endpoint: Endpoint, scan: int) -> None:
+        self.store.put(ENDPOINT_STATE, endpoint.client_id, {"scan": scan})
+
+
+__all__ = ["SCAN_EPOCH", "ThreatResponseBackend"]
