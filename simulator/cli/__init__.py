@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     _register_optional("simulator.traces.cli", trace_sub)  # trace generate
     _register_optional("client._trace_cli", trace_sub)  # trace inspect | validate
     _register_optional("client._cli", sub)  # collect
+    _register_optional("simulator.cli.scenario", sub)  # scenario list | validate
+    _register_optional("simulator.cli.qa", sub)  # qa (the fault matrix)
+    _register_optional("simulator.cli.tls", sub)  # tls export-ca | truststore
+    _register_optional("simulator.cli.runbook", sub)  # runbook (stop/uninstall the scanner)
     return parser
 
 
