@@ -1,0 +1,320 @@
+"""``tanium-sim collect``: fetch CST traces from many endpoints through Threat Response (spec §7).
+
+    tanium-sim collect --url http://127.0.0.1:8443 --token token-abc --all --out out --concurrency 16
+    TANIUM_URL=... TANIUM_USERNAME=u TANIUM_PASSWORD=p tanium-sim collect --client-id 101 102
+
+Writes ``OUT/<clientId>.cst.gz`` per endpoint and ``OUT/summary.json``; prints one line per failure
+with its typed reason and a summary. Exit 0 when every endpoint succeeded, 1 when some failed (or the
+fleet could not be listed), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from simulator.cli import UsageError
+
+DEFAULT_OUT = "out"
+DEFAULT_CONCURRENCY = 8
+DEFAULT_DEADLINE_S = 600.0
+DEFAULT_REQUEST_TIMEOUT_S = 60.0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "collect",
+        help="collect endpoints' CST traces through Threat Response (connect, fetch, download, clean up)",
+        description="Collect CST traces through the Threat Response API (spec §7), leaving nothing behind.",
+    )
+    p.add_argument("--url", help="server base URL (default: $TANIUM_URL)")
+    p.add_argument("--token", help="API token (default: $TANIUM_TOKEN)")
+    p.add_argument("--username", help="user for a session login (default: $TANIUM_USERNAME)")
+    p.add_argument("--password", help="password for --username (default: $TANIUM_PASSWORD)")
+    p.add_argument("--domain", help="login domain, if the account needs one")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--client-id",
+        dest="client_ids",
+        action="extend",
+        nargs="+",
+        metavar="ID",
+        help="endpoints to collect",
+    )
+    target.add_argument("--all", action="store_true", help="every endpoint in /api/v2/system_status")
+    p.add_argument(
+        "--out", default=DEFAULT_OUT, help=f"folder for traces and summary.json (default {DEFAULT_OUT})"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"endpoints collected at once (default {DEFAULT_CONCURRENCY})",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_DEADLINE_S,
+        help=f"seconds per endpoint to connect and fetch the file (default {DEFAULT_DEADLINE_S:g})",
+    )
+    p.add_argument(
+        "--request-timeout",
+        type=_positive_float,
+        default=DEFAULT_REQUEST_TIMEOUT_S,
+        help=f"seconds per HTTP request (default {DEFAULT_REQUEST_TIMEOUT_S:g})",
+    )
+    p.add_argument("--trace-path", help="trace path on the endpoints (default: the scanner's, per platform)")
+    p.set_defaults(func=_run)
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    """A validated ``collect`` command line."""
+
+    url: str
+    token: str | None
+    username: str | None
+    password: str | None
+    domain: str | None
+    client_ids: tuple[str, ...]
+    all: bool
+    out: Path
+    concurrency: int
+    deadline_s: float
+    request_timeout_s: float
+    trace_path: str | None
+
+
+def options_from_args(args: argparse.Namespace, env: dict[str, str] | None = None) -> CollectOptions:
+    """Checks the arguments (and the TANIUM_* environment); raises UsageError with one sentence."""
+    import httpx
+
+    env = dict(os.environ) if env is None else env
+    url = args.url or env.get("TANIUM_URL")
+    if not url:
+        raise UsageError("no server URL: pass --url or set TANIUM_URL")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UsageError(f"{url!r} is not a server URL: use http://HOST:PORT or https://HOST")
+    token = args.token or env.get("TANIUM_TOKEN")
+    username = args.username or env.get("TANIUM_USERNAME")
+    password = args.password or env.get("TANIUM_PASSWORD")
+    if not token:
+        if username and not password:
+            raise UsageError("--username needs a password: pass --password or set TANIUM_PASSWORD")
+        if not username:
+            raise UsageError(
+                "no credential: pass --token (or set TANIUM_TOKEN), or --username and --password"
+            )
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder: choose another --out")
+    ids = tuple(dict.fromkeys(i.strip() for i in (args.client_ids or []) if i.strip()))
+    if not args.all and not ids:
+        raise UsageError("no endpoint to collect: pass --client-id ID or --all")
+    return CollectOptions(
+        url=url,
+        token=token or None,
+        username=None if token else username,
+        password=None if token else password,
+        domain=args.domain or env.get("TANIUM_DOMAIN"),
+        client_ids=ids,
+        all=bool(args.all),
+        out=out,
+        concurrency=args.concurrency,
+        deadline_s=args.timeout,
+        request_timeout_s=args.request_timeout,
+        trace_path=args.trace_path,
+    )
+
+
+@dataclass
+class EndpointOutcome:
+    """One endpoint's line in summary.json."""
+
+    client_id: str
+    status: str = "failed"  # ok | failed
+    reason: str | None = None
+    message: str | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    trace_path: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    inventory: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "client_id"}
+
+
+def _inventory_reader() -> Callable[[Path], dict[str, Any]] | None:
+    """The trace reader's inventory summary, when client._trace/_findings have landed."""
+    try:
+        trace = importlib.import_module("client._trace")
+        findings = importlib.import_module("client._findings")
+        iter_records = trace.iter_records
+        summarize = findings.summarize
+    except (ImportError, AttributeError):
+        return None
+
+    def read(path: Path) -> dict[str, Any]:
+        return dict(summarize(iter_records(path)).to_dict())
+
+    return read
+
+
+async def collect_many(options: CollectOptions) -> tuple[list[EndpointOutcome], str | None]:
+    """Collects every endpoint with bounded concurrency; returns the outcomes and a fatal error, if any."""
+    import httpx
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from client._client import AsyncTaniumClient
+    from client._errors import TaniumError
+    from client._workflow import collect_trace
+
+    timeout = httpx.Timeout(options.request_timeout_s, connect=min(10.0, options.request_timeout_s))
+    inventory = _inventory_reader()
+    console = Console(stderr=True)
+    options.out.mkdir(parents=True, exist_ok=True)
+    async with AsyncTaniumClient(
+        options.url,
+        token=options.token,
+        username=options.username,
+        password=options.password,
+        domain=options.domain,
+        timeout=timeout,
+    ) as client:
+        client_ids = list(options.client_ids)
+        if options.all:
+            try:
+                client_ids = list(dict.fromkeys(e.computer_id for e in await client.system_status()))
+            except TaniumError as exc:
+                return [], f"could not list the endpoints: {exc}"
+        outcomes = [EndpointOutcome(cid) for cid in client_ids]
+        semaphore = asyncio.Semaphore(options.concurrency)
+        columns = (
+            TextColumn("collecting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            bar = progress.add_task("collect", total=len(outcomes), failed=0)
+            failed = 0
+
+            async def one(outcome: EndpointOutcome) -> None:
+                nonlocal failed
+                async with semaphore:
+                    started = time.monotonic()
+                    try:
+                        result = await collect_trace(
+                            client,
+                            outcome.client_id,
+                            dest=options.out,
+                            path=options.trace_path,
+                            deadline_s=options.deadline_s,
+                        )
+                        outcome.bytes, outcome.sha256 = result.bytes, result.sha256
+                        outcome.trace_path = str(result.trace_path)
+                        outcome.timings = dict(result.timings)
+                        outcome.warnings = list(result.warnings)
+                        if inventory is not None:
+                            outcome.inventory = await asyncio.to_thread(inventory, result.trace_path)
+                        outcome.status = "ok"
+                    except TaniumError as exc:
+                        outcome.reason, outcome.message = exc.reason, str(exc)
+                    except OSError as exc:
+                        outcome.reason, outcome.message = "local_io", f"could not write the trace: {exc}"
+                    except Exception as exc:  # a bug for one endpoint must not lose the others' results
+                        outcome.reason, outcome.message = "internal", f"{type(exc).__name__}: {exc}"
+                    outcome.timings.setdefault("total_s", time.monotonic() - started)
+                    if outcome.status != "ok":
+                        failed += 1
+                        progress.console.print(
+                            f"[red]failed[/red] {outcome.client_id}: {outcome.reason}: {outcome.message}",
+                            markup=True,
+                            highlight=False,
+                        )
+                    progress.update(bar, advance=1, failed=failed)
+
+            async with asyncio.TaskGroup() as group:
+                for outcome in outcomes:
+                    group.create_task(one(outcome))
+    return outcomes, None
+
+
+def write_summary(
+    options: CollectOptions, outcomes: list[EndpointOutcome], started: float, fatal: str | None
+) -> Path:
+    """Writes OUT/summary.json atomically (no credential in it)."""
+    ok = sum(o.status == "ok" for o in outcomes)
+    summary = {
+        "url": options.url,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "duration_s": round(time.monotonic() - started, 3),
+        "error": fatal,
+        "counts": {"total": len(outcomes), "ok": ok, "failed": len(outcomes) - ok},
+        "endpoints": {o.client_id: o.to_dict() for o in outcomes},
+    }
+    options.out.mkdir(parents=True, exist_ok=True)
+    path = options.out / "summary.json"
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _run(args: argparse.Namespace) -> int:
+    import sys
+
+    options = options_from_args(args)
+    started = time.monotonic()
+    outcomes, fatal = asyncio.run(collect_many(options))
+    summary_path = write_summary(options, outcomes, started, fatal)
+    if fatal:
+        print(f"tanium-sim: {fatal}", file=sys.stderr)
+        return 1
+    failed = [o for o in outcomes if o.status != "ok"]
+    reasons: dict[str, int] = {}
+    for o in failed:
+        reasons[o.reason or "error"] = reasons.get(o.reason or "error", 0) + 1
+    why = f" ({', '.join(f'{n} {r}' for r, n in sorted(reasons.items()))})" if reasons else ""
+    print(
+        f"collected {len(outcomes) - len(failed)} of {len(outcomes)} endpoints into {options.out}, "
+        f"{len(failed)} failed{why}, in {time.monotonic() - started:.1f} s; summary: {summary_path}"
+    )
+    return 1 if failed else 0
