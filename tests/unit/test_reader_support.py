@@ -19,13 +19,13 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 SCAN_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 SCAN_TIME_TEXT = "2026-11-01T00:00:00Z"
 
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 
 def header(**api_specific: Any) -> dict[str, Any]:
@@ -73,7 +73,8 @@ def make_cert(
         builder = builder.add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
-    return builder.sign(issuer_key or key, hashes.SHA256())
+    signer = issuer_key or key
+    return builder.sign(signer, None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256())
 
 
 def _der_len(n: int) -> bytes:
