@@ -180,17 +180,17 @@ class EndpointOutcome:
 
 
 def _inventory_reader() -> Callable[[Path], dict[str, Any]] | None:
-    """The trace reader's inventory summary, when client._trace/_findings have landed."""
+    """The trace reader's inventory summary, when client._trace and client._findings are present."""
     try:
         trace = importlib.import_module("client._trace")
         findings = importlib.import_module("client._findings")
-        iter_records = trace.iter_records
-        summarize = findings.summarize
+        open_trace, summarize = trace.open_trace, findings.summarize
     except (ImportError, AttributeError):
         return None
 
     def read(path: Path) -> dict[str, Any]:
-        return dict(summarize(iter_records(path)).to_dict())
+        with open_trace(path) as reader:
+            return dict(summarize(reader).to_dict())
 
     return read
 
@@ -200,6 +200,7 @@ async def collect_many(options: CollectOptions) -> tuple[list[EndpointOutcome], 
     import httpx
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
 
     from client._client import AsyncTaniumClient
     from client._errors import TaniumError
@@ -252,23 +253,28 @@ async def collect_many(options: CollectOptions) -> tuple[list[EndpointOutcome], 
                         outcome.trace_path = str(result.trace_path)
                         outcome.timings = dict(result.timings)
                         outcome.warnings = list(result.warnings)
-                        if inventory is not None:
-                            outcome.inventory = await asyncio.to_thread(inventory, result.trace_path)
                         outcome.status = "ok"
-                    except TaniumError as exc:
+                        if inventory is not None:
+                            try:
+                                outcome.inventory = await asyncio.to_thread(inventory, result.trace_path)
+                            except ValueError as exc:  # e.g. no scan_time: the trace is kept, not counted
+                                outcome.warnings.append(f"no inventory for this trace: {exc}")
+                    except TaniumError as exc:  # TraceFormatError too: a trace that does not parse
+                        outcome.status = "failed"
                         outcome.reason, outcome.message = exc.reason, str(exc)
                     except OSError as exc:
+                        outcome.status = "failed"
                         outcome.reason, outcome.message = "local_io", f"could not write the trace: {exc}"
                     except Exception as exc:  # a bug for one endpoint must not lose the others' results
+                        outcome.status = "failed"
                         outcome.reason, outcome.message = "internal", f"{type(exc).__name__}: {exc}"
                     outcome.timings.setdefault("total_s", time.monotonic() - started)
                     if outcome.status != "ok":
                         failed += 1
-                        progress.console.print(
-                            f"[red]failed[/red] {outcome.client_id}: {outcome.reason}: {outcome.message}",
-                            markup=True,
-                            highlight=False,
+                        line = Text.assemble(
+                            ("failed", "red"), f" {outcome.client_id}: {outcome.reason}: {outcome.message}"
                         )
+                        progress.console.print(line, soft_wrap=True, highlight=False)  # one line each
                     progress.update(bar, advance=1, failed=failed)
 
             async with asyncio.TaskGroup() as group:

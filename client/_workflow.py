@@ -422,7 +422,7 @@ async def collect_trace(
     client: AsyncTaniumClient,
     client_id: str,
     *,
-    dest: Path,
+    dest: str | Path,
     path: str | None = None,
     deadline_s: float = 600.0,
     poll: PollPolicy = PollPolicy(),
@@ -442,7 +442,7 @@ async def collect_trace(
     workflow = EvidenceWorkflow(
         client,
         client_id,
-        dest=dest,
+        dest=Path(dest),
         path=path,
         deadline_s=deadline_s,
         poll=poll,

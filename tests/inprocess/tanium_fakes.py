@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import struct
 import zlib
 from collections.abc import Callable
@@ -24,7 +25,31 @@ HOSTNAME = "web-01"
 CONN_ID = "remote:web-01:123:2"
 UUID = "c0531415-87a6-4d28-a226-b485784b1881"
 LINUX_PATH = "/opt/cryptosense/traces/trace.cst.gz"
-TRACE = gzip.compress(b'{"format":"CST","version":"1.0"}\n' + b'{"path":"/etc/ssl/a.pem"}\n' * 50, mtime=0)
+_HEADER = {
+    "format": "CST",
+    "version": "1.0",
+    "api": "host-scanner",
+    "tags": [],
+    "anonymized": False,
+    "api_specific": {
+        "os": "linux",
+        "hostname": HOSTNAME,
+        "roots": ["/"],
+        "scan_time": "2026-11-01T00:00:00Z",
+    },
+}
+_RECORD = {
+    "path": "/etc/ssl/private/a.key",
+    "last_modified": 1_790_000_000,
+    "size_bytes": 1704,
+    "type": "PEM PRIVATE KEY",
+    "encrypted": False,
+    "public": False,
+    "details": {},
+}
+TRACE = gzip.compress(
+    (json.dumps(_HEADER) + "\n" + (json.dumps(_RECORD) + "\n") * 50).encode(), mtime=0
+)  # a small valid CST trace: 50 unencrypted private keys
 
 
 # --------------------------------------------------------------------------- evidence zip
