@@ -271,6 +271,11 @@ def parse_json(response: httpx.Response, what: str) -> Any:
 # --------------------------------------------------------------------------- the client
 
 
+def _is_cache_info(row: object) -> bool:
+    """Platform lists end with ``{"cache_id", "cache_row_count", ...}``: not an item."""
+    return isinstance(row, dict) and "cache_id" in row and "computer_id" not in row
+
+
 def _q(segment: str) -> str:
     """One URL path segment; endpoint file paths keep no ``/`` unescaped (spec: url-quoted path)."""
     return quote(segment, safe="")
@@ -343,10 +348,11 @@ class AsyncTaniumClient:
         *,
         body: Any,
         params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
         session: str | None,
         stream: bool,
     ) -> httpx.Response:
-        headers = {"session": session} if session else {}
+        headers = {**(headers or {}), **({"session": session} if session else {})}
         request = self._http.build_request(method, path, json=body, params=params, headers=headers)
         log.debug("%s %s", method, path)
         try:
@@ -361,6 +367,7 @@ class AsyncTaniumClient:
         *,
         body: Any,
         params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
         auth: bool,
         relogin: bool,
         stream: bool,
@@ -369,7 +376,7 @@ class AsyncTaniumClient:
             await self._relogin(None)
         session = self._session if auth else None
         response = await self._send_once(
-            method, path, body=body, params=params, session=session, stream=stream
+            method, path, body=body, params=params, headers=headers, session=session, stream=stream
         )
         relogged = False
         if response.status_code == 403 and auth and relogin and self.can_login:
@@ -377,7 +384,7 @@ class AsyncTaniumClient:
             await self._relogin(session)
             relogged = True
             response = await self._send_once(
-                method, path, body=body, params=params, session=self._session, stream=stream
+                method, path, body=body, params=params, headers=headers, session=self._session, stream=stream
             )
         if response.is_error:
             try:
@@ -399,6 +406,7 @@ class AsyncTaniumClient:
         *,
         body: Any = None,
         params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
         auth: bool = True,
         relogin: bool = True,
         stream: bool = False,
@@ -407,7 +415,14 @@ class AsyncTaniumClient:
 
         async def attempt() -> httpx.Response:
             return await self._attempt(
-                method, path, body=body, params=params, auth=auth, relogin=relogin, stream=stream
+                method,
+                path,
+                body=body,
+                params=params,
+                headers=headers,
+                auth=auth,
+                relogin=relogin,
+                stream=stream,
             )
 
         return await self._policy.execute(context, attempt)
@@ -475,11 +490,26 @@ class AsyncTaniumClient:
             raise ProtocolError("the current session answer has an empty 'data': the session is not valid")
         return dict(inner)
 
-    async def system_status(self) -> list[SystemEndpoint]:
-        """``GET /api/v2/system_status``: every endpoint; ``computer_id`` is the clientId (spec §2)."""
-        data = await self._json("GET", "/api/v2/system_status")
-        rows = req(obj(data, "system_status answer"), "data", list, "system_status answer")
-        return [SystemEndpoint.from_api(row) for row in rows]
+    async def system_status(self, *, page_size: int = 1000) -> list[SystemEndpoint]:
+        """``GET /api/v2/system_status``: every endpoint; ``computer_id`` is the clientId (spec §2).
+
+        Pages with the ``tanium-options`` header (``row_start``/``row_count``) and drops the trailing
+        cache-info element platform lists end with.
+
+        >>> ids = [e.computer_id for e in await client.system_status()]  # doctest: +SKIP
+        """
+        where = "system_status answer"
+        endpoints: list[SystemEndpoint] = []
+        while True:
+            options = json.dumps({"row_start": len(endpoints), "row_count": page_size})
+            data = await self._json("GET", "/api/v2/system_status", headers={"tanium-options": options})
+            rows = req(obj(data, where), "data", list, where)
+            page = [SystemEndpoint.from_api(row) for row in rows if not _is_cache_info(row)]
+            endpoints += page
+            total = next((row.get("filtered_row_count") for row in rows if _is_cache_info(row)), None)
+            done = len(endpoints) >= total if isinstance(total, int) else len(page) < page_size
+            if done or not page:
+                return endpoints
 
     # ----------------------------------------------------------------------- connections
 

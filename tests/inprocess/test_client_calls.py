@@ -109,23 +109,35 @@ async def test_validate_current_logout(mock: respx.MockRouter, tanium: AsyncTani
     assert body_of(logout) == {"session": TOKEN}
 
 
-async def test_system_status_parses_endpoints(mock: respx.MockRouter, tanium: AsyncTaniumClient) -> None:
-    row = {
-        "computer_id": "42",
-        "host_name": "db-01",
-        "ipaddress_client": "10.0.0.2",
-        "ipaddress_server": "10.0.0.1",
-        "port_number": "17472",
-        "status": "Normal",
+async def test_system_status_pages_and_drops_the_cache_info(
+    mock: respx.MockRouter, tanium: AsyncTaniumClient
+) -> None:
+    rows = [
+        {"computer_id": str(i), "host_name": f"h{i}", "ipaddress_client": "10.0.0.2", "port_number": "17472"}
+        for i in range(5)
+    ]
+    cache = {
+        "cache_id": 1,
+        "cache_row_count": 5,
+        "filtered_row_count": 5,
+        "page_row_count": 2,
+        "expiration": "",
     }
-    mock.get(f"{BASE}/api/v2/system_status").mock(return_value=ok({"data": [row]}))
-    [ep] = await tanium.system_status()
-    assert (ep.computer_id, ep.host_name, ep.ipaddress_client, ep.port_number) == (
-        "42",
-        "db-01",
+
+    def page(request: httpx.Request) -> httpx.Response:
+        options = json.loads(request.headers["tanium-options"])
+        start, count = options["row_start"], options["row_count"]
+        return ok({"data": [*rows[start : start + count], cache]})
+
+    route = mock.get(f"{BASE}/api/v2/system_status").mock(side_effect=page)
+    endpoints = await tanium.system_status(page_size=2)
+    assert [e.computer_id for e in endpoints] == ["0", "1", "2", "3", "4"]
+    assert (endpoints[0].host_name, endpoints[0].ipaddress_client, endpoints[0].port_number) == (
+        "h0",
         "10.0.0.2",
         17472,
     )
+    assert route.call_count == 3 and route.calls.last.request.headers["session"] == TOKEN
 
 
 # --------------------------------------------------------------------------- connections
