@@ -1,0 +1,100 @@
+"""TraceCatalog: generated traces and evidence zips, cached under a memory bound (LRU by bytes).
+
+The server asks for the same trace many times (the manifest, the download, retries), from worker
+threads. Each entry is built once: concurrent requests for the same key wait on one per-key lock
+while other keys build in parallel. Entries larger than the whole budget are returned uncached.
+
+>>> catalog = TraceCatalog(cache_bytes=64 << 20)
+>>> # trace = catalog.trace(spec); blob = catalog.evidence_zip(spec)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from simulator.traces import GeneratedTrace, TraceSpec
+
+T = TypeVar("T")
+
+
+def trace_member_name(spec: TraceSpec) -> str:
+    """The zip member's name: the basename of the trace path on the endpoint."""
+    from simulator.traces.generator import DEFAULT_TRACE_PATHS
+
+    path = spec.path or DEFAULT_TRACE_PATHS[spec.platform]
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+class TraceCatalog:
+    """A thread-safe, byte-bounded LRU of traces and evidence zips (see the module docstring)."""
+
+    def __init__(self, cache_bytes: int = 512 << 20) -> None:
+        self.cache_bytes = cache_bytes
+        self._entries: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self._building: dict[Hashable, threading.Lock] = {}
+        self.builds = 0  # how many entries were generated (tests check single-flight with it)
+
+    @property
+    def size(self) -> int:
+        """Bytes held now."""
+        return self._size
+
+    def trace(self, spec: TraceSpec) -> GeneratedTrace:
+        """The generated trace for ``spec`` (built once, then served from memory)."""
+        from simulator.traces.generator import generate_trace
+
+        return self._get(("trace", spec), lambda: generate_trace(spec), lambda t: t.size + 4096)
+
+    def evidence_zip(self, spec: TraceSpec) -> bytes:
+        """The evidence zip Tanium would serve for the trace file of ``spec``."""
+        from simulator.traces.zipcrypto import build_evidence_zip
+
+        def build() -> bytes:
+            return build_evidence_zip(trace_member_name(spec), self.trace(spec).data)
+
+        return self._get(("zip", spec), build, len)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._size = 0
+
+    def _get(self, key: Hashable, build: Callable[[], T], weigh: Callable[[T], int]) -> T:
+        with self._lock:
+            hit = self._lookup(key)
+            if hit is not None:
+                return hit  # type: ignore[return-value]
+            gate = self._building.setdefault(key, threading.Lock())
+        with gate:  # single flight: the first caller builds, the others wait here and then hit
+            with self._lock:
+                hit = self._lookup(key)
+                if hit is not None:
+                    return hit  # type: ignore[return-value]
+            value = build()
+            with self._lock:
+                self.builds += 1
+                self._store(key, value, weigh(value))
+                self._building.pop(key, None)
+            return value
+
+    def _lookup(self, key: Hashable) -> object | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._entries.move_to_end(key)
+        return entry[0]
+
+    def _store(self, key: Hashable, value: object, size: int) -> None:
+        if size > self.cache_bytes:
+            return
+        self._entries[key] = (value, size)
+        self._size += size
+        while self._size > self.cache_bytes:
+            _, (_, evicted) = self._entries.popitem(last=False)
+            self._size -= evicted

@@ -1,0 +1,231 @@
+"""The CST writer: one deterministic, gzipped trace per (seed, endpoint, scan), and its manifest.
+
+A trace is a header, then files in path order (a directory walk), each with its records. Trust-store
+records come from the per-seed :class:`~simulator.traces.roots.RootPool` as cached bytes; leaves, keys,
+SSH, PGP and keystores come from :class:`~simulator.traces.artifacts.ArtifactBuilder`. Every random
+choice uses a ``random.Random`` seeded from the spec, so equal specs give byte-identical output (the
+gzip header carries mtime 0). The manifest's counts are summed from generation-time facts.
+
+>>> from simulator.traces import TraceSpec
+>>> spec = TraceSpec(seed=1, index=0, client_id="1", hostname="web-a-01", platform="Linux", profile="small")
+>>> generate_trace(spec).manifest["record_count"] >= 150
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import struct
+import uuid
+import zlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from simulator.traces.artifacts import ArtifactBuilder, _pick
+from simulator.traces.findings import FINDING_KEYS, record_findings
+from simulator.traces.profiles import DEFAULT_STRESS_RECORDS, LINUX_ARTIFACTS, PROFILES, WINDOWS_ARTIFACTS
+from simulator.traces.records import record_prefix, rfc3339
+from simulator.traces.roots import RootPool, root_pool
+from simulator.traces.stores import Store, store_slots
+from simulator.traces.types import TYPES
+
+if TYPE_CHECKING:
+    from simulator.traces import GeneratedTrace, TraceSpec
+
+GZIP_LEVEL = 6  # zlib's default: level 9 is ~2x slower for < 1 % smaller traces (base64 barely shrinks)
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, mtime 0, OS unknown
+DEFAULT_TRACE_PATHS = {
+    "Linux": "/opt/cryptosense/traces/trace.cst.gz",
+    "Windows": "C:\\ProgramData\\Cryptosense\\traces\\trace.cst.gz",
+}
+# Artifacts whose content is redrawn every scan (certificates are renewed); keys stay put.
+_RENEWED = frozenset({"tls_site", "fixture", "keystore", "pfx", "p7b", "snakeoil", "k8s_pki"})
+_USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "svc_build", "deploy")
+_CERT_TYPE = TYPES["cert"]
+
+
+@dataclass
+class RenderedTrace:
+    """An uncompressed trace as chunks of NDJSON, with the counts the manifest needs."""
+
+    header: dict[str, Any]
+    chunks: list[bytes]
+    record_count: int
+    by_type: Counter[str]
+    findings: Counter[str]
+
+    @property
+    def raw_size(self) -> int:
+        return sum(len(c) for c in self.chunks)
+
+
+def scan_id(spec: TraceSpec) -> str:
+    """A uuid4-shaped id that is a pure function of (seed, endpoint, scan)."""
+    digest = hashlib.blake2b(f"scan:{spec.seed}:{spec.index}:{spec.scan}".encode(), digest_size=16).digest()
+    return str(uuid.UUID(bytes=digest, version=4))
+
+
+def target_records(spec: TraceSpec, rng: random.Random) -> int:
+    """How many records this endpoint's trace holds (profile range, or ``spec.records``)."""
+    if spec.records is not None:
+        return max(1, spec.records)
+    if spec.profile == "stress":
+        return int(DEFAULT_STRESS_RECORDS * rng.uniform(0.98, 1.02))
+    lo, hi = PROFILES[spec.profile].records
+    return rng.randint(lo, hi)
+
+
+def render_trace(spec: TraceSpec) -> RenderedTrace:
+    """Build the uncompressed trace (see the module docstring); :func:`generate_trace` gzips it.
+
+    >>> # rendered = render_trace(spec); raw = b"".join(rendered.chunks)
+    """
+    if spec.profile not in PROFILES:
+        raise ValueError(f"unknown profile {spec.profile!r}; expected one of {', '.join(PROFILES)}")
+    if spec.platform not in ("Linux", "Windows"):
+        raise ValueError(f"unknown platform {spec.platform!r}")
+    scan_time = int(spec.scan_time)
+    pool = root_pool(spec.seed)
+    layout = random.Random(f"layout:{spec.seed}:{spec.index}")
+    user = spec.user or layout.choice(_USERS)
+    total = target_records(spec, layout)
+    lo, hi = PROFILES[spec.profile].nonroot_share
+    budget = max(4, round(total * layout.uniform(lo, hi)))
+
+    files: list[tuple[str, bytes]] = []
+    by_type: Counter[str] = Counter()
+    findings: Counter[str] = Counter()
+    count = 0
+
+    builder = ArtifactBuilder(layout, pool, scan_time, spec.platform, user, spec.hostname)
+    weights = WINDOWS_ARTIFACTS if spec.platform == "Windows" else LINUX_ARTIFACTS
+    slot = 0
+    while count < min(budget, total):
+        kind = _pick(layout, weights)
+        generation = spec.scan if kind in _RENEWED else 0
+        builder.rng = random.Random(f"artifact:{spec.seed}:{spec.index}:{slot}:{generation}")
+        builder.n = slot
+        slot += 1
+        for f in builder.build(kind):
+            if not f.records:
+                continue
+            files.append((f.path, b"".join(line for _, line, _ in f.records)))
+            for type_, _, facts in f.records:
+                by_type[type_] += 1
+                findings.update(record_findings(facts, scan_time))
+            count += len(f.records)
+
+    stores = store_slots(spec.platform, random.Random(f"stores:{spec.seed}:{spec.index}"), user)
+    store_rng = random.Random(f"store-files:{spec.seed}:{spec.index}")
+    root_findings = pool.root_findings(scan_time)
+    remaining = total - count
+    while remaining > 0:
+        store = next(stores)
+        indices = pool.release(store.release, store.size)[:remaining]
+        remaining -= len(indices)
+        files.extend(_store_files(pool, store, indices, scan_time, store_rng))
+        by_type[TYPES[store.kind]] += len(indices)
+        findings.update(chain.from_iterable(root_findings[i] for i in indices))
+        count += len(indices)
+
+    header = _header(spec, scan_time)
+    chunks = [orjson.dumps(header) + b"\n"]
+    if layout.random() < 0.1:
+        chunks.append(b"{}\n")  # real traces sometimes carry empty objects; readers skip them
+    files.sort(key=lambda f: f[0])
+    chunks.extend(data for _, data in files)
+    return RenderedTrace(header, chunks, count, by_type, findings)
+
+
+def _store_files(
+    pool: RootPool, store: Store, indices: list[int], scan_time: int, rng: random.Random
+) -> list[tuple[str, bytes]]:
+    type_ = TYPES[store.kind]
+    container = None if store.kind == "cert" else store.kind
+    roots = pool.roots
+    last_modified = scan_time - rng.randint(86_400, 3 * 365 * 86_400)
+    if store.per_file:
+        sep = "\\" if "\\" in store.path else "/"
+        out = []
+        for i in indices:
+            root = roots[i]
+            path = f"{store.path}{sep}{root.file_stem}.crt"
+            out.append(
+                (path, record_prefix(path, last_modified, root.pem_size, type_) + root.tail(container))
+            )
+        return out
+    if container is None:
+        size = sum(roots[i].pem_size for i in indices) + 60 * len(indices)  # with "# Subject" comments
+    else:
+        size = sum(len(roots[i].cert.der) + len(roots[i].alias) + 32 for i in indices) + 32
+    prefix = record_prefix(store.path, last_modified, size, type_)
+    return [(store.path, prefix + prefix.join([roots[i].tail(container) for i in indices]))]
+
+
+def _header(spec: TraceSpec, scan_time: int) -> dict[str, Any]:
+    windows = spec.platform == "Windows"
+    return {
+        "format": "CST",
+        "version": "1.0",
+        "api": "host-scanner",
+        "tags": [],
+        "anonymized": False,
+        "api_specific": {
+            "scanner_version": spec.scanner_version,
+            "os": "windows" if windows else "linux",
+            "hostname": spec.hostname,
+            "roots": ["C:\\"] if windows else ["/"],
+            "scan_id": scan_id(spec),
+            "scan_time": rfc3339(scan_time),
+            "scan_mode": "full",
+        },
+    }
+
+
+def gzip_chunks(chunks: Iterable[bytes], level: int = GZIP_LEVEL) -> bytes:
+    """One gzip member of the chunks, streamed, with mtime 0 (byte-identical run to run).
+
+    >>> import gzip
+    >>> gzip.decompress(gzip_chunks([b"a", b"b"]))
+    b'ab'
+    """
+    comp = zlib.compressobj(level, zlib.DEFLATED, -15)
+    out = [_GZIP_HEADER]
+    crc = size = 0
+    for chunk in chunks:
+        crc = zlib.crc32(chunk, crc)
+        size += len(chunk)
+        out.append(comp.compress(chunk))
+    out.append(comp.flush())
+    out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
+    return b"".join(out)
+
+
+def generate_trace(spec: TraceSpec) -> GeneratedTrace:
+    """The gzipped trace for ``spec`` and its ground-truth manifest (docs/cst-format.md)."""
+    from simulator.traces import GeneratedTrace
+
+    rendered = render_trace(spec)
+    data = gzip_chunks(rendered.chunks)
+    manifest = {
+        "client_id": spec.client_id,
+        "hostname": spec.hostname,
+        "platform": spec.platform,
+        "profile": spec.profile,
+        "scan": spec.scan,
+        "scan_id": rendered.header["api_specific"]["scan_id"],
+        "scan_time": rendered.header["api_specific"]["scan_time"],
+        "path": spec.path or DEFAULT_TRACE_PATHS[spec.platform],
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "record_count": rendered.record_count,
+        "by_type": dict(sorted(rendered.by_type.items())),
+        "findings": {key: rendered.findings.get(key, 0) for key in FINDING_KEYS},
+    }
+    return GeneratedTrace(data=data, manifest=manifest)
