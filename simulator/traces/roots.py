@@ -98,7 +98,7 @@ class RootPool:
                 cn += f" {rng.randint(2, 9)}"
             seen.add(cn)
             name: Name = (("C", rng.choice(_COUNTRIES)), ("O", f"{org} {rng.choice(_FORMS)}"), ("CN", cn))
-            kind = rng.choices(("rsa4096", "rsa2048", "p384", "p256"), (45, 30, 20, 5))[0]
+            kind = rng.choices(("rsa4096", "rsa2048", "p384", "p256"), (25, 45, 25, 5))[0]
             key: PrivateKey
             if kind.startswith("rsa"):
                 key = keys.rsa_key(rng, int(kind[3:]))
