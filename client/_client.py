@@ -237,11 +237,8 @@ def status_error(
     if status == 429:
         retry_after = retry_after_seconds(response.headers.get("retry-after"))
         when = f"retry after {retry_after:g} s" if retry_after is not None else "retry later"
-        err = RateLimited(status, text, retry_after)
-        # RateLimited takes no message argument; set the sentence the tree promises.
-        err.message = f"the server is rate limiting {what} ({text}): {when}, or lower the concurrency"
-        err.args = (err.message,)
-        return err
+        message = f"the server is rate limiting {what} ({text}): {when}, or lower the concurrency"
+        return RateLimited(status, text, retry_after, message)
     if status >= 500:
         return ServerError(status, text, f"the server failed on {what} ({status}: {text}): retry later")
     return APIError(status, text, f"the server answered {what} with {status} ({text}): this is unexpected")

@@ -58,7 +58,7 @@ class TLSError(TransportError):
     reason = "tls"
 
 
-class TimeoutError_(TransportError):  # noqa: N801 - trailing underscore avoids the builtin
+class TimeoutError_(TransportError):  # trailing underscore: the builtin TimeoutError stays usable
     """No answer within the configured timeout."""
 
     reason = "timeout"
@@ -110,8 +110,10 @@ class RateLimited(APIError):
 
     reason = "rate_limited"
 
-    def __init__(self, status: int, text: str, retry_after: float | None = None) -> None:
-        super().__init__(status, text)
+    def __init__(
+        self, status: int, text: str, retry_after: float | None = None, message: str | None = None
+    ) -> None:
+        super().__init__(status, text, message)
         self.retry_after = retry_after
 
 

@@ -81,6 +81,8 @@ def _serve(args: argparse.Namespace) -> int:
     server.startup = startup  # type: ignore[method-assign]
     try:
         server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a graceful shutdown
+        print("tanium-sim stopped", flush=True)
     except OSError as exc:
         raise UsageError(
             f"cannot listen on {settings.host}:{settings.port} ({exc.strerror}); try another --port"
