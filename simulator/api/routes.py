@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulator.api import admin, platform
+from simulator.api import platform_v2 as pv2
 from simulator.api import threat_response as tr
 from simulator.api.http import authenticate
 
@@ -41,6 +42,21 @@ OPERATIONS: tuple[Operation, ...] = (
     # discovery
     Operation("system_status", "GET", "/api/v2/system_status", platform.system_status),
     Operation("dec_endpoints", "GET", "/plugin/products/dec/v1/endpoints", platform.dec_endpoints),
+    # platform questions, sensors, packages, groups and actions (the scanner runbook)
+    Operation("parse_question", "POST", "/api/v2/parse_question", pv2.parse_question),
+    Operation("create_question", "POST", "/api/v2/questions", pv2.create_question),
+    Operation("get_question", "GET", "/api/v2/questions/{id}", pv2.get_question),
+    Operation("result_info_question", "GET", "/api/v2/result_info/question/{id}", pv2.result_info_question),
+    Operation("result_data_question", "GET", "/api/v2/result_data/question/{id}", pv2.result_data_question),
+    Operation("get_sensor", "GET", "/api/v2/sensors/by-name/{name}", pv2.get_sensor),
+    Operation("get_package", "GET", "/api/v2/packages/by-name/{name}", pv2.get_package),
+    Operation("create_group", "POST", "/api/v2/groups", pv2.create_group),
+    Operation("get_group", "GET", "/api/v2/groups/{id}", pv2.get_group),
+    Operation("create_action", "POST", "/api/v2/actions", pv2.create_action),
+    Operation("create_saved_action", "POST", "/api/v2/saved_actions", pv2.create_saved_action),
+    Operation("get_action", "GET", "/api/v2/actions/{id}", pv2.get_action),
+    Operation("action_stop", "POST", "/api/v2/action_stops", pv2.action_stop),
+    Operation("result_data_action", "GET", "/api/v2/result_data/action/{id}", pv2.result_data_action),
     # Threat Response
     Operation("connect", "POST", f"{TR}/conns/connect", tr.connect),
     Operation("list_connections", "GET", f"{TR}/conns", tr.list_connections),

@@ -25,6 +25,7 @@ from simulator.state.connections import ConnectionRecord
 from simulator.state.evidence import EvidenceRecord
 from simulator.state.filesystem import SCANNER_BYTES, EndpointFiles, normalize
 from simulator.state.fleet import Endpoint, Fleet, stable_hash
+from simulator.state.scanner import scanner_installed_at
 from simulator.state.sessions import SessionService
 from simulator.state.store import MemoryStore, Store
 from simulator.state.tasks import TaskRecord
@@ -142,7 +143,8 @@ class ThreatResponseBackend:
             spec = self.trace_spec(endpoint)
             return self.catalog.trace(spec).size, spec.scan_time
 
-        return self.files.entries(endpoint, stat)
+        installed = scanner_installed_at(self.store, self.settings.seed, endpoint, self.now())
+        return self.files.entries(endpoint, stat, scanner_installed=installed)
 
     # -- connections ----------------------------------------------------------------------------
     def connect(self, target: Any) -> str:

@@ -95,9 +95,15 @@ class EndpointFiles:
         return WINDOWS_SCANNER if endpoint.is_windows else LINUX_SCANNER
 
     def entries(
-        self, endpoint: Endpoint, trace_stat: Callable[[], tuple[int, float] | None]
+        self,
+        endpoint: Endpoint,
+        trace_stat: Callable[[], tuple[int, float] | None],
+        *,
+        scanner_installed: bool = True,
     ) -> dict[str, FileEntry]:
         """Every file and directory of the endpoint, keyed for lookup."""
+        if not scanner_installed:  # the uninstall package removes the binary, the traces and their folders
+            return {}
         windows = endpoint.is_windows
         mod = ntpath if windows else posixpath
         files: dict[str, FileEntry] = {}
