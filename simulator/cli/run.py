@@ -1,4 +1,9 @@
-"""``tanium-sim run``: the main job end to end (what ``make run`` does)."""
+"""``tanium-sim run``: the main job end to end (what ``make run`` does).
+
+Starts a simulator in-process on 127.0.0.1 (a free port), collects every endpoint's trace through the
+reference client exactly as ``tanium-sim collect --all`` would, checks the server was left clean (no open
+connection, no evidence), prints the fleet's inventory and findings, and shuts the simulator down.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,99 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("run", help="start a simulator in-process, collect every endpoint's trace, summarize")
+    p = sub.add_parser(
+        "run",
+        help="start a simulator, collect every endpoint's trace with the reference client, summarize",
+        description="The main job end to end: simulator + `collect --all` + inventory summary, then shut down.",
+    )
     p.add_argument("--endpoints", type=int, default=25, help="fleet size (default 25)")
     p.add_argument("--seed", type=int, default=1, help="world seed (default 1)")
     p.add_argument("--out", default="out", help="folder for the collected traces (default ./out)")
+    p.add_argument("--concurrency", type=int, default=8, help="endpoints collected at once (default 8)")
+    p.add_argument("--json", action="store_true", help="print the fleet summary as JSON instead of tables")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    raise SystemExit("not implemented yet")
+    import asyncio
+    import json
+    import time
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from client._cli import CollectOptions, collect_many, write_summary
+    from client._findings import InventorySummary
+    from simulator.cli import UsageError
+    from simulator.server import BackgroundServer
+    from simulator.settings import Settings
+
+    if args.endpoints < 1 or args.endpoints > 100_000:
+        raise UsageError("--endpoints must be between 1 and 100000 for `run` (use `serve` for larger fleets)")
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    console = Console(stderr=True)
+    settings = Settings(port=0, seed=args.seed, endpoints=args.endpoints)
+    started = time.monotonic()
+    with BackgroundServer(settings) as server:
+        console.print(f"simulator on {server.url}: {settings.endpoints} endpoints, seed {settings.seed}")
+        options = CollectOptions(
+            url=server.url,
+            token=settings.token,
+            username=None,
+            password=None,
+            domain=None,
+            client_ids=(),
+            all=True,
+            out=Path(args.out),
+            concurrency=args.concurrency,
+            deadline_s=120.0,
+            request_timeout_s=30.0,
+            trace_path=None,
+        )
+        outcomes, fatal = asyncio.run(collect_many(options))
+        summary_path = write_summary(options, outcomes, started, fatal)
+        state = server.app.state.backend.state_counts()
+    if fatal:
+        console.print(f"[red]run failed:[/red] {fatal}")
+        return 1
+    ok = [o for o in outcomes if o.status == "ok"]
+    fleet = InventorySummary.merged(
+        InventorySummary(
+            record_count=o.inventory["record_count"],
+            by_type=dict(o.inventory["by_type"]),
+            findings=dict(o.inventory["findings"]),
+        )
+        for o in ok
+        if o.inventory
+    )
+    left_open = state["connections"]["connected"] + state["connections"]["waiting"]
+    left_evidence = state["evidence"] + state["evidence_pending"]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "collected": len(ok),
+                    "endpoints": len(outcomes),
+                    "bytes": sum(o.bytes or 0 for o in ok),
+                    "left_open_connections": left_open,
+                    "left_evidence": left_evidence,
+                    "inventory": fleet.to_dict(),
+                },
+                indent=2,
+            )
+        )
+    else:
+        out = Console()
+        out.print(fleet)
+        out.print(
+            f"collected {len(ok)} of {len(outcomes)} endpoints "
+            f"({sum(o.bytes or 0 for o in ok) / 1e6:.1f} MB of traces) into {options.out}/ "
+            f"in {time.monotonic() - started:.1f} s; summary: {summary_path}"
+        )
+        out.print(
+            f"server left clean: {left_open} open connections, {left_evidence} evidence items"
+            if not (left_open or left_evidence)
+            else f"[red]server NOT clean: {left_open} open connections, {left_evidence} evidence items[/red]"
+        )
+    return 0 if len(ok) == len(outcomes) and not (left_open or left_evidence) else 1
