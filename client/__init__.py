@@ -1,1 +1,74 @@
-"""tanium-sim reference client: the AQtive Guard evidence workflow over httpx, and the CST trace reader."""
+"""tanium-sim reference client: the AQtive Guard evidence workflow over httpx, and the CST trace reader.
+
+>>> from client import AsyncTaniumClient, collect_trace           # doctest: +SKIP
+>>> async with AsyncTaniumClient(url, token=token) as tanium:      # doctest: +SKIP
+...     result = await collect_trace(tanium, "2914149683", dest="traces/")
+"""
+
+from client._client import AsyncTaniumClient, RequestContext, RequestPolicy, SingleAttempt
+from client._errors import (
+    APIError,
+    BadRequest,
+    ConnectError,
+    ConnectionTimedOut,
+    EvidenceMissing,
+    IntegrityError,
+    NotFound,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    SessionExpired,
+    TaniumError,
+    TaskFailed,
+    TimeoutError_,
+    TLSError,
+    TraceFormatError,
+    TransportError,
+    Unauthorized,
+    WorkflowError,
+)
+from client._findings import InventorySummary, summarize
+from client._models import Connection, Evidence, EvidencePage, Task
+from client._trace import TraceIssue, TraceReader, iter_records, open_trace, validate_trace
+from client._workflow import CollectResult, PollPolicy, collect_trace, default_trace_path
+
+__all__ = [
+    "APIError",
+    "AsyncTaniumClient",
+    "BadRequest",
+    "CollectResult",
+    "ConnectError",
+    "Connection",
+    "ConnectionTimedOut",
+    "Evidence",
+    "EvidenceMissing",
+    "EvidencePage",
+    "IntegrityError",
+    "InventorySummary",
+    "NotFound",
+    "PollPolicy",
+    "ProtocolError",
+    "RateLimited",
+    "RequestContext",
+    "RequestPolicy",
+    "ServerError",
+    "SessionExpired",
+    "SingleAttempt",
+    "TLSError",
+    "TaniumError",
+    "Task",
+    "TaskFailed",
+    "TimeoutError_",
+    "TraceFormatError",
+    "TraceIssue",
+    "TraceReader",
+    "TransportError",
+    "Unauthorized",
+    "WorkflowError",
+    "collect_trace",
+    "default_trace_path",
+    "iter_records",
+    "open_trace",
+    "summarize",
+    "validate_trace",
+]

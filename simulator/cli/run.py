@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
         help="start a simulator, collect every endpoint's trace with the reference client, summarize",
-        description="The main job end to end: simulator + `collect --all` + inventory summary, then shut down.",
+        description="The main job end to end: simulator, `collect --all`, inventory summary, shut down.",
     )
     p.add_argument("--endpoints", type=int, default=25, help="fleet size (default 25)")
     p.add_argument("--seed", type=int, default=1, help="world seed (default 1)")
