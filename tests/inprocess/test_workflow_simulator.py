@@ -10,6 +10,8 @@ from starlette.applications import Starlette
 
 from client._client import AsyncTaniumClient
 from client._errors import ConnectionTimedOut, TaskFailed
+from client._findings import summarize
+from client._trace import open_trace
 from client._workflow import PollPolicy, collect_trace
 from simulator.clock import ManualClock
 from simulator.settings import Settings
@@ -46,6 +48,11 @@ async def test_collect_every_endpoint_and_leave_nothing_behind(
             manifest = backend.manifest(row.computer_id, None)
             assert (result.sha256, result.bytes) == (manifest["sha256"], manifest["size"])
             assert result.trace_path.read_bytes()[:2] == b"\x1f\x8b"
+            with open_trace(result.trace_path) as reader:
+                summary = summarize(reader)
+            assert summary.record_count == manifest["record_count"]
+            assert summary.by_type == manifest["by_type"]
+            assert summary.findings == manifest["findings"]
             outcomes[row.computer_id] = "ok"
 
     for row in fleet:
