@@ -105,7 +105,11 @@ class InventorySummary:
     scan_time: str | None = None  # RFC 3339; None for a merged fleet summary
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape: ``record_count``, ``by_type``, ``findings`` (manifest names), ``scan_time``."""
+        """The JSON shape: ``record_count``, ``by_type``, ``findings`` (manifest names), ``scan_time``.
+
+        >>> InventorySummary().to_dict()["findings"]["expired"]
+        0
+        """
         return {
             "record_count": self.record_count,
             "by_type": dict(sorted(self.by_type.items())),
@@ -115,7 +119,10 @@ class InventorySummary:
 
     @classmethod
     def merged(cls, summaries: Iterable[InventorySummary]) -> InventorySummary:
-        """Add summaries together (a fleet's inventory)."""
+        """Add summaries together (a fleet's inventory).
+
+        >>> fleet = InventorySummary.merged(summarize(trace) for trace in traces)  # doctest: +SKIP
+        """
         by_type: Counter[str] = Counter()
         findings: Counter[str] = Counter(dict.fromkeys(FINDING_KEYS, 0))
         count = 0

@@ -485,7 +485,11 @@ def parse_time(value: object) -> datetime:
 
 
 def parse_bigint(value: object) -> int:
-    """A big integer from a decimal string (the format's choice) or ``0x`` hex; ints pass through."""
+    """A big integer from a decimal string (the format's choice) or ``0x`` hex; ints pass through.
+
+    >>> parse_bigint("65537") == parse_bigint("0x10001") == 65537
+    True
+    """
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value:
@@ -497,7 +501,11 @@ def parse_bigint(value: object) -> int:
 
 
 def decode_der(encoded: object) -> bytes:
-    """The DER bytes of ``details.encoded``: base64 (the format's choice) or hex."""
+    """The DER bytes of ``details.encoded``: base64 (the format's choice) or hex.
+
+    >>> decode_der("MAA=") == decode_der("3000") == b"0\\x00"
+    True
+    """
     if not isinstance(encoded, str) or not encoded:
         raise ValueError("encoded is not a non-empty string")
     if len(encoded) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in encoded[:64]):
@@ -549,6 +557,8 @@ class _Checker:
     """Format rules applied object by object; keeps the little state the trailer check needs."""
 
     def __init__(self) -> None:
+        # Trust-store roots repeat across a trace: parse each DER once (per validation, not globally).
+        self.cert_view = lru_cache(maxsize=4096)(_cert_view)
         self.header: Record | None = None
         self.records = 0
         self.ops: dict[str, int] = {"added": 0, "removed": 0, "modified": 0}
@@ -634,7 +644,7 @@ class _Checker:
         if isinstance(pgp, dict) and isinstance(pgp.get("key"), dict):
             problems += _key_problems("details.key.key", pgp["key"], value_optional=True)
         if "encoded" in details:
-            problems += _certificate_problems(details, r.get("fingerprint"))
+            problems += _certificate_problems(details, r.get("fingerprint"), self.cert_view)
         return problems
 
     def _trailer(self, t: Record) -> list[str]:
@@ -732,7 +742,6 @@ class _CertView:
     signature: str
 
 
-@lru_cache(maxsize=4096)  # trust-store roots repeat across a trace: parse each DER once
 def _cert_view(encoded: str) -> _CertView:
     from cryptography import x509
 
@@ -771,9 +780,11 @@ def _trace_name(value: object) -> tuple[tuple[str, str], ...] | None:
     return tuple(out)
 
 
-def _certificate_problems(details: Record, fingerprint: object) -> list[str]:
+def _certificate_problems(
+    details: Record, fingerprint: object, cert_view: Callable[[str], _CertView]
+) -> list[str]:
     try:
-        view = _cert_view(details["encoded"]) if isinstance(details["encoded"], str) else None
+        view = cert_view(details["encoded"]) if isinstance(details["encoded"], str) else None
     except ValueError as exc:  # cryptography raises ValueError for DER it cannot parse
         return [f"details.encoded is not a parseable DER certificate ({exc})"]
     if view is None:

@@ -255,3 +255,13 @@ def test_cli_validate_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "truncated" in capsys.readouterr().err
     assert main(["trace", "validate", str(tmp_path / "missing.gz")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_positioned_records_carry_their_index_and_offset() -> None:
+    data = LAYOUTS["whitespace"]
+    with open_trace(data) as trace:
+        placed = list(trace.positioned())
+    assert [index for index, _, _ in placed] == [1, 3, 4, 5]  # index 2 is the skipped {}
+    for index, offset, record in placed:
+        assert record == OBJECTS[index]
+        assert data[offset : offset + 1] == b"{"
