@@ -1,0 +1,69 @@
+"""``tanium-sim runbook`` against a real socket: uvicorn on 127.0.0.1 with a fast simulated clock.
+
+The server's clock runs 300x faster than the wall clock, so answer delays, action steps and the one-minute
+Maximum Data Age pass in a fraction of a second; the command's own poll loop paces itself (no test sleeps).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from simulator.app import create_app
+from simulator.cli import main
+from simulator.server import BackgroundServer
+from simulator.settings import Settings
+
+pytestmark = pytest.mark.sockets
+TOKEN = "token-feedface"
+
+
+class FastClock:
+    """Simulated time that runs ``speed`` times faster than the wall clock."""
+
+    def __init__(self, speed: float, start: float = 1_795_219_200.0) -> None:
+        self.speed = speed
+        self.start = start
+        self.t0 = time.monotonic()
+
+    def now(self) -> float:
+        return self.start + (time.monotonic() - self.t0) * self.speed
+
+
+def runbook(url: str, *args: str) -> list[str]:
+    return ["runbook", *args, "--url", url, "--token", TOKEN, "--poll-interval", "0.05", "--timeout", "30"]
+
+
+def test_runbook_status_stop_uninstall_over_a_socket(capsys: pytest.CaptureFixture[str]) -> None:
+    settings = Settings(port=0, endpoints=6, seed=4, token=TOKEN)
+    app = create_app(settings, clock=FastClock(speed=300))
+    with BackgroundServer(settings, app=app) as server:
+        fleet = list(app.state.backend.fleet)
+        names = [ep.hostname for ep in fleet]
+
+        assert main(runbook(server.url, "status")) == 0
+        out = capsys.readouterr().out
+        assert "runbook status: 6 endpoint(s)" in out and all(n in out for n in names)
+
+        running = [line for line in out.splitlines() if " Running " in line]
+        assert running, out
+        first_running = running[0].split("│")[1].strip()
+        assert main(runbook(server.url, "uninstall", "--computer-name", first_running)) == 1
+        out = capsys.readouterr().out
+        assert "refused: scanner still running" in out
+
+        assert main(runbook(server.url, "stop", "--all")) == 0
+        out = capsys.readouterr().out
+        assert "Not Running" in out and "stopped" in out and " Running " not in out.replace("Not Running", "")
+
+        assert main(runbook(server.url, "uninstall", "--all")) == 0
+        out = capsys.readouterr().out
+        assert "removed" in out and "refused" not in out and "gone" in out
+
+
+def test_runbook_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runbook", "stop", "--url", "http://127.0.0.1:9", "--token", TOKEN]) == 2
+    assert "--computer-name NAME, --where TEXT or --all" in capsys.readouterr().err
+    assert main(["runbook", "status", "--url", "http://127.0.0.1:9", "--token", TOKEN, "--timeout", "1"]) == 2
+    assert "cannot reach" in capsys.readouterr().err
