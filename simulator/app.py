@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from simulator.api.http import error_response
-from simulator.api.routes import build_routes
+from simulator.api.routes import IndexedRouter, build_routes
 from simulator.clock import Clock
 from simulator.errors import BadRequest, MethodNotAllowed, NotFound, VendorError, error_text
 from simulator.settings import Settings
@@ -72,6 +72,7 @@ def create_app(
             Exception: _unexpected,
         },
     )
+    app.router = IndexedRouter(app.router.routes)  # O(1) route lookup: see IndexedRouter
     app.state.settings = settings
     app.state.backend = backend
     return app

@@ -11,6 +11,7 @@ timestamps stored in records and ``clock.now()``; nothing runs in the background
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Protocol
 
@@ -51,6 +52,7 @@ def epoch_ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # polled records render the same few timestamps over and over
 def iso_ms(seconds: float) -> str:
     """Epoch seconds to ISO-8601 with milliseconds and ``Z`` (``2021-09-05T13:46:16.606Z``)."""
     whole = int(seconds)

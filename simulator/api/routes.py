@@ -5,12 +5,14 @@ Operation names (``connect``, ``get_task``, ...) are what scenarios, the request
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from simulator.api import admin, platform
 from simulator.api import platform_v2 as pv2
@@ -97,3 +99,58 @@ def _guarded(op: Operation) -> Handler:
 
 def build_routes(operations: tuple[Operation, ...] = OPERATIONS) -> list[Route]:
     return [Route(op.path, _guarded(op), methods=[op.method], name=op.name) for op in operations]
+
+
+class IndexedRouter(Router):
+    """Starlette's router with the route for a request found by dictionary lookups, not a scan.
+
+    Starlette tries every route's regex in order: with 40+ operations that was the largest cost of
+    ``GET /tasks/{id}`` in a profile (loadtests/RESULTS.md). Routes are indexed by their literal path
+    (static routes) or the literal text up to the last ``/`` before their first parameter; a request
+    tries only the routes indexed under its path or one of its ``/``-prefixes, in table order, so the
+    first full match is the one Starlette would pick. Anything else (405, 404, slash redirects) falls
+    back to Starlette's own loop.
+
+    >>> router = IndexedRouter(build_routes())
+    >>> [r.name for r in router.candidates(f"{TR}/tasks/12")]
+    ['get_task']
+    """
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        super().__init__(list(routes))
+        self._index: dict[str, list[tuple[int, Route]]] = {}
+        self._seen: dict[str, list[Route]] = {}  # path -> candidates, for paths polled again and again
+        for position, route in enumerate(self.routes):
+            if isinstance(route, Route):
+                literal = route.path.split("{", 1)[0]
+                key = route.path if literal == route.path else literal[: literal.rfind("/") + 1]
+                self._index.setdefault(key, []).append((position, route))
+
+    def candidates(self, path: str) -> list[Route]:
+        cached = self._seen.get(path)
+        if cached is None:
+            if len(self._seen) >= 8192:  # bounded: ids in paths are unbounded
+                self._seen.clear()
+            cached = self._seen[path] = self._lookup(path)
+        return cached
+
+    def _lookup(self, path: str) -> list[Route]:
+        found = list(self._index.get(path, ()))
+        slash = path.find("/")
+        while slash != -1:
+            found.extend(self._index.get(path[: slash + 1], ()))
+            slash = path.find("/", slash + 1)
+        found.sort(key=lambda item: item[0])
+        return [route for _, route in found]
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route in self.candidates(get_route_path(scope)):
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.setdefault("router", self)
+                    scope["route"] = route
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+        await super().app(scope, receive, send)

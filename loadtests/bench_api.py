@@ -1,0 +1,383 @@
+"""Benchmark: the simulator's hot API routes against a bare Starlette app serving the same bytes.
+
+Why: the load harness must never make the simulator the bottleneck of an integration's load test. The
+baseline is what uvicorn + Starlette can do at all on this machine with the same settings (uvloop,
+httptools, no access log, one process): the simulator should reach at least 0.8x of it on
+``GET /conns``, ``GET /tasks/{id}`` and ``POST /conns/connect``.
+
+Both servers run as child processes on 127.0.0.1 (pinned to CPU 0 when there are 2+ CPUs); the load
+generator is ``wrk`` (pinned to CPU 1) when it is installed, else a lean asyncio keep-alive client in
+this process (``--client asyncio``; slower, so ratios then understate the gap). The output says which.
+Figures are printed, never asserted::
+
+    .venv/bin/python loadtests/bench_api.py --seconds 5 --connections 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+TR = "/plugin/products/threat-response/api/v1"
+
+
+# --- servers as child processes --------------------------------------------------------------------
+
+
+def _pin(cpu: int) -> Any:
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "sched_setaffinity"):
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+@dataclass
+class Server:
+    """A child process serving HTTP on 127.0.0.1; ``url`` once it announced itself."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+
+
+@contextmanager
+def serve(command: list[str], *, cpu: int = 0, timeout_s: float = 60.0) -> Iterator[Server]:
+    """Run ``command`` (it prints ``serving http://127.0.0.1:<port>`` first) and stop it afterwards."""
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, preexec_fn=_pin(cpu)
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        line = b""
+        while time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline()  # the announcement names tokens: parsed here, never printed
+            if b"serving http" in line:
+                break
+        match = re.search(rb"serving (http://[\d.]+:\d+)", line)
+        if not match:
+            raise RuntimeError(f"server did not start: {command[:4]}")
+        yield Server(proc, match.group(1).decode())
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def simulator_command(token: str, endpoints: int = 1_000, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "simulator",
+        "serve",
+        "--port",
+        "0",
+        "--endpoints",
+        str(endpoints),
+        "--token",
+        token,
+        *extra,
+    ]
+
+
+def bare_command(payload_dir: Path) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(payload_dir)]
+
+
+def run_bare(payload_dir: Path) -> None:
+    """The baseline: Starlette + uvicorn with the simulator's uvicorn settings, answering stored bytes."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from simulator.server import uvicorn_config
+
+    routes = []
+    for meta_path in sorted(payload_dir.glob("*.json")):
+        meta = json.loads(meta_path.read_text())
+        body = (payload_dir / meta["body_file"]).read_bytes()
+
+        def handler(body: bytes = body, media: str = meta["media_type"]) -> Any:
+            async def endpoint(request: Request) -> Response:
+                await request.body()  # a POST reads its body, like the simulator does
+                return Response(body, media_type=media)
+
+            return endpoint
+
+        routes.append(Route(meta["path"], handler(), methods=[meta["method"]]))
+    config = uvicorn_config(Starlette(routes=routes), "127.0.0.1", 0)
+    server = uvicorn.Server(config)
+    original = server.startup
+
+    async def startup(sockets: Any = None) -> None:
+        await original(sockets=sockets)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        print(f"serving http://127.0.0.1:{port}", flush=True)
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
+
+
+def save_payload(payload_dir: Path, name: str, method: str, path: str, body: bytes, media: str) -> None:
+    (payload_dir / f"{name}.bin").write_bytes(body)
+    meta = {"method": method, "path": path, "body_file": f"{name}.bin", "media_type": media}
+    (payload_dir / f"{name}.json").write_text(json.dumps(meta))
+
+
+# --- load generators -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one load run measured."""
+
+    requests_s: float
+    p99_ms: float
+    bytes_s: float
+    errors: int
+    client: str
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value.strip()).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def _size(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)([KMGT]?B)", value.strip()).groups()  # type: ignore[union-attr]
+    return float(number) * {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[unit]
+
+
+def wrk_load(
+    url: str, *, method: str, headers: dict[str, str], body: bytes, seconds: float, connections: int
+) -> LoadResult:
+    """Drive ``url`` with wrk (one thread, pinned to CPU 1) and parse its summary."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(f"wrk.method = {json.dumps(method)}\n")
+        script.write(f"wrk.body = {json.dumps(body.decode())}\n")
+        for key, value in headers.items():
+            script.write(f"wrk.headers[{json.dumps(key)}] = {json.dumps(value)}\n")
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--latency",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            preexec_fn=_pin(1),
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\n\s+99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    transfer = _size(re.search(r"Transfer/sec:\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if found := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(found.group(1))
+    if found := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(g) for g in found.groups())
+    return LoadResult(rps, p99, transfer, errors, "wrk")
+
+
+async def _asyncio_load(
+    url: str, method: str, headers: dict[str, str], body: bytes, seconds: float, connections: int
+) -> LoadResult:
+    parsed = httpx.URL(url)
+    head = f"{method} {parsed.raw_path.decode()} HTTP/1.1\r\nHost: {parsed.host}:{parsed.port}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    latencies: list[float] = []
+    received = errors = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal received, errors
+        reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
+        try:
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                writer.write(request)
+                header = await reader.readuntil(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length:\s*(\d+)", header).group(1))  # type: ignore[union-attr]
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - started)
+                received += length
+                if not header.startswith(b"HTTP/1.1 2"):
+                    errors += 1
+        finally:
+            writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = time.perf_counter() - began
+    p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else float("nan")
+    return LoadResult(len(latencies) / elapsed, p99, received / elapsed, errors, "asyncio")
+
+
+def load(
+    url: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    seconds: float = 5.0,
+    connections: int = 32,
+    client: str = "auto",
+) -> LoadResult:
+    """Drive ``url`` for ``seconds`` with ``connections`` keep-alive connections (wrk when available)."""
+    headers = headers or {}
+    if client == "wrk" or (client == "auto" and shutil.which("wrk")):
+        return wrk_load(
+            url, method=method, headers=headers, body=body, seconds=seconds, connections=connections
+        )
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(_asyncio_load(url, method, headers, body, seconds, connections))
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}"
+
+
+# --- the benchmark ---------------------------------------------------------------------------------
+
+
+def prepare(url: str, token: str) -> dict[str, Any]:
+    """One connected connection and one completed task on the simulator (the payloads to benchmark)."""
+    with httpx.Client(base_url=url, headers={"session": token}, timeout=60) as c:
+        endpoint = c.get("/plugin/products/dec/v1/endpoints?limit=1").json()["data"][0]
+        target = {"target": {"clientId": endpoint["clientId"]}}
+        c.post(f"{TR}/conns/connect", json=target).raise_for_status()
+        for _ in range(600):
+            conns = c.get(f"{TR}/conns").json()
+            live = [x for x in conns if x["status"] == "connected"]
+            if live:
+                break
+            time.sleep(0.05)  # the simulator's connect delay (real clock in a child process)
+        cid = live[0]["id"]
+        path = "/opt/cryptosense/traces/trace.cst.gz"
+        if endpoint["platform"] == "Windows":
+            path = r"C:\ProgramData\Cryptosense\traces\trace.cst.gz"
+        task_id = c.post(f"{TR}/conns/{cid}/file", json={"path": path}).json()["taskInfo"]["id"]
+        for _ in range(600):
+            task = c.get(f"{TR}/tasks/{task_id}").json()["data"]
+            if task["status"] != "STARTED":
+                break
+            time.sleep(0.05)
+        return {
+            "target": json.dumps(target).encode(),
+            "conns": c.get(f"{TR}/conns").content,
+            "task_id": task_id,
+            "task": c.get(f"{TR}/tasks/{task_id}").content,
+            "connect": c.post(f"{TR}/conns/connect", json=target).content,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="load per route and server (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per route (best kept)")
+    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
+    parser.add_argument("--endpoints", type=int, default=1_000, help="simulator fleet size")
+    parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto")
+    parser.add_argument("--serve-bare", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_bare:
+        run_bare(args.serve_bare)
+        return 0
+
+    token = "token-" + secrets.token_hex(16)
+    headers = {"session": token, "Content-Type": "application/json"}
+    print(
+        f"bench_api: {machine()}; {args.connections} connections, {args.seconds:g} s per run, best of {args.rounds}"
+    )
+    results: dict[str, dict[str, LoadResult]] = {}
+    with tempfile.TemporaryDirectory() as tmp, serve(simulator_command(token, args.endpoints)) as sim:
+        payloads = prepare(sim.url, token)
+        task_path = f"{TR}/tasks/{payloads['task_id']}"
+        routes = [  # (label, method, path, body); POST last: every connect adds a connection record
+            ("GET /conns", "GET", f"{TR}/conns", b"", payloads["conns"]),
+            ("GET /tasks/{id}", "GET", task_path, b"", payloads["task"]),
+            ("POST /conns/connect", "POST", f"{TR}/conns/connect", payloads["target"], payloads["connect"]),
+        ]
+        for i, (_, method, path, _, body) in enumerate(routes):
+            save_payload(Path(tmp), f"r{i}", method, path, body, "application/json")
+        with serve(bare_command(Path(tmp))) as bare:
+            for label, method, path, body, _ in routes:
+                opts = {
+                    "method": method,
+                    "headers": headers,
+                    "body": body,
+                    "seconds": args.seconds,
+                    "connections": args.connections,
+                    "client": args.client,
+                }
+                load(bare.url + path, **{**opts, "seconds": 1.0})  # warm both before measuring
+                load(sim.url + path, **{**opts, "seconds": 1.0})
+                # alternate and keep each server's best round: other work on the machine only lowers figures
+                rounds = [
+                    (load(bare.url + path, **opts), load(sim.url + path, **opts)) for _ in range(args.rounds)
+                ]
+                results[label] = {
+                    "bare": max((b for b, _ in rounds), key=lambda r: r.requests_s),
+                    "sim": max((s for _, s in rounds), key=lambda r: r.requests_s),
+                }
+    client = next(iter(results.values()))["sim"].client
+    print(f"load generator: {client}" + ("" if client == "wrk" else " (install wrk for trustworthy figures)"))
+    print(
+        f"{'route':22} {'simulator req/s':>16} {'bare req/s':>11} {'ratio':>6} {'sim p99 ms':>11} "
+        f"{'bare p99 ms':>12} {'errors':>7}  target >= 0.80x"
+    )
+    for label, r in results.items():
+        ratio = r["sim"].requests_s / r["bare"].requests_s if r["bare"].requests_s else float("nan")
+        verdict = "met" if ratio >= 0.8 else "MISSED"
+        print(
+            f"{label:22} {r['sim'].requests_s:16.0f} {r['bare'].requests_s:11.0f} {ratio:6.2f} "
+            f"{r['sim'].p99_ms:11.2f} {r['bare'].p99_ms:12.2f} {r['sim'].errors + r['bare'].errors:7d}  "
+            f"{verdict}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main())

@@ -1,0 +1,530 @@
+"""Load-test a Tanium Threat Response server (the simulator or a real one) the way integrations use it.
+
+Three user classes, each a traffic pattern real integrations produce:
+
+* :class:`EvidenceWorkflowUser`: the whole evidence workflow (spec §7) per iteration against a random
+  endpoint of the fleet; one ``WORKFLOW workflow`` event per completed workflow (its total time) and one
+  ``WORKFLOW workflow failed`` event per failed one (its typed reason, e.g. ``connection_timeout``);
+* :class:`IngestionUser`: the same steps, then the evidence download streamed through the reference
+  reader (``client._trace``), reported as ``INGEST bytes`` / ``INGEST records`` events (MB/s, records/s);
+* :class:`PollingStormUser`: many clients polling connections and tasks (the read-heavy pattern).
+
+Every request is grouped by its route template (``name="/tasks/{id}"``). The target is ``--host``; the
+session token comes from ``TANIUM_TOKEN`` (or ``--tanium-token``). ``--start-simulator`` starts a local
+simulator on 127.0.0.1 with load-fit settings, samples its memory, and stops it at the end (what
+``make loadtest`` uses). SLOs (``loadtests/slo.py``) decide the exit code; ``loadtests/shapes.py`` adds
+ramp/step/spike/soak stages. See ``loadtests/README.md``::
+
+    TANIUM_TOKEN=token-... locust -f loadtests/locustfile.py --host http://127.0.0.1:8080 -u 20 --headless
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import logging
+import os
+import random
+import re
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, between, constant, events, task
+from locust.runners import WorkerRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # Locust puts only loadtests/ on the path
+from loadtests import slo  # noqa: F401  (registers the SLO options and the exit-code verdict)
+
+log = logging.getLogger("loadtests")
+
+TR = "/plugin/products/threat-response/api/v1"
+DEC = "/plugin/products/dec/v1/endpoints"
+LINUX_TRACE_PATH = "/opt/cryptosense/traces/trace.cst.gz"
+WINDOWS_TRACE_PATH = r"C:\ProgramData\Cryptosense\traces\trace.cst.gz"
+TERMINAL = frozenset({"COMPLETED", "INCOMPLETE", "ERROR"})
+DOWNLOAD_CHUNK = 1 << 20
+_user_numbers = itertools.count()
+_in_use: set[int] = set()  # endpoints a user of this process is working on: two users never share one
+
+
+# --- typed failures --------------------------------------------------------------------------------
+
+
+class WorkflowFailed(Exception):
+    """A workflow step failed; ``str()`` is the typed reason and step, so Locust groups failures by them."""
+
+    def __init__(self, reason: str, step: str, detail: str = "") -> None:
+        super().__init__(f"{reason} at {step}")
+        self.reason, self.step, self.detail = reason, step, detail
+
+
+# The client's error names (client/_errors.py), so load-test reports and client logs speak alike.
+_STATUS_REASONS = {400: "bad_request", 401: "unauthorized", 403: "session_expired", 404: "not_found"}
+
+
+def status_reason(status: int) -> str:
+    """The typed reason for an HTTP status (0 = no answer).
+
+    >>> status_reason(503), status_reason(0), status_reason(429)
+    ('server_error', 'transport', 'rate_limited')
+    """
+    if status == 0:
+        return "transport"
+    if status == 429:
+        return "rate_limited"
+    return _STATUS_REASONS.get(status, "server_error" if status >= 500 else "api")
+
+
+def trace_path(platform: str) -> str:
+    """Where the host scanner writes its trace on ``platform``."""
+    return WINDOWS_TRACE_PATH if platform.lower().startswith("win") else LINUX_TRACE_PATH
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    parser.add_argument(
+        "--tanium-token",
+        default="",
+        env_var="TANIUM_TOKEN",
+        is_secret=True,
+        help="API token sent in the `session` header (default: $TANIUM_TOKEN)",
+    )
+    parser.add_argument("--poll-interval-s", type=float, default=0.25, help="poll period (default 0.25)")
+    parser.add_argument(
+        "--workflow-timeout-s", type=float, default=60.0, help="give up a workflow after this long"
+    )
+    parser.add_argument(
+        "--keep-connections",
+        action="store_true",
+        help="close connections but never delete their records (shows /conns growing without bound)",
+    )
+    parser.add_argument("--load-seed", type=int, default=0, help="seed of the users' endpoint choices")
+    parser.add_argument(
+        "--start-simulator",
+        action="store_true",
+        include_in_web_ui=False,
+        help="start a local simulator on 127.0.0.1 for this run (ignores --host) and stop it at the end",
+    )
+    parser.add_argument("--sim-endpoints", type=int, default=10_000, include_in_web_ui=False)
+    parser.add_argument("--sim-seed", type=int, default=0, include_in_web_ui=False)
+    parser.add_argument(
+        "--sim-scenario",
+        default="baseline",
+        include_in_web_ui=False,
+        help="scenario for the started simulator, when its serve command knows scenarios",
+    )
+    parser.add_argument(
+        "--sim-arg",
+        action="append",
+        default=[],
+        include_in_web_ui=False,
+        help="extra argument for `tanium-sim serve` (repeatable), e.g. --sim-arg=--no-journal",
+    )
+    parser.add_argument("--sim-rss-interval-s", type=float, default=5.0, include_in_web_ui=False)
+
+
+# --- a local simulator for the run -----------------------------------------------------------------
+
+
+def serve_options() -> set[str]:
+    """The option strings ``tanium-sim serve`` accepts in this checkout (scenarios and the journal
+    switch arrive with the scenario engine; the launcher uses them when they exist)."""
+    from simulator.cli import build_parser
+
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction) and "serve" in action.choices:
+            return {s for a in action.choices["serve"]._actions for s in a.option_strings}
+    return set()
+
+
+class SimulatorProcess:
+    """``tanium-sim serve`` as a child process on 127.0.0.1 (port 0), its URL, and its memory over time."""
+
+    def __init__(self, args: list[str], log_path: Path | None) -> None:
+        self.token = "token-" + secrets.token_hex(16)
+        self.admin_token = secrets.token_urlsafe(24)
+        self.rss: list[tuple[float, int]] = []  # (seconds since start, bytes)
+        self._sampler: Any = None
+        command = [sys.executable, "-m", "simulator", "serve", "--host", "127.0.0.1", "--port", "0"]
+        command += ["--token", self.token, "--admin-token", self.admin_token, *args]
+        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        # stdout carries the announcement, which names the tokens: read it, never store or print it
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log)
+        self.started_at = time.monotonic()
+        self.url = self._await_url(timeout_s=60.0)
+        gevent.spawn(self._drain)
+
+    def _await_url(self, timeout_s: float) -> str:
+        assert self.proc.stdout is not None
+        with gevent.Timeout(timeout_s, TimeoutError("the simulator did not announce itself in time")):
+            line = self.proc.stdout.readline().decode(errors="replace")
+        match = re.search(r"serving (https?://[\w.\-]+:\d+)", line)
+        if not match:
+            self.stop()
+            raise RuntimeError(f"the simulator did not start (exit code {self.proc.poll()}); see its log")
+        return match.group(1)
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        while self.proc.stdout.read(65536):
+            pass
+
+    def sample_rss(self, interval_s: float) -> None:
+        import psutil
+
+        process = psutil.Process(self.proc.pid)
+
+        def loop() -> None:
+            while self.proc.poll() is None:
+                with contextlib.suppress(psutil.Error):
+                    self.rss.append((time.monotonic() - self.started_at, process.memory_info().rss))
+                gevent.sleep(interval_s)
+
+        self._sampler = gevent.spawn(loop)
+
+    def memory_report(self) -> str:
+        """RSS at start, after warm-up (10% of the run), peak and end; growth from warm-up to end."""
+        if len(self.rss) < 2:
+            return "simulator RSS: not enough samples"
+        warm = self.rss[min(len(self.rss) - 1, len(self.rss) // 10)][1]
+        first, last, peak = self.rss[0][1], self.rss[-1][1], max(b for _, b in self.rss)
+        growth = (last - warm) / warm * 100
+        mb = 1 << 20
+        return (
+            f"simulator RSS: start {first / mb:.1f} MB, after warm-up {warm / mb:.1f} MB,"
+            f" peak {peak / mb:.1f} MB, end {last / mb:.1f} MB;"
+            f" growth after warm-up {growth:+.1f}% over {self.rss[-1][0]:.0f} s"
+        )
+
+    def write_rss_csv(self, path: Path) -> None:
+        lines = ["seconds,rss_bytes", *(f"{t:.1f},{b}" for t, b in self.rss)]
+        path.write_text("\n".join(lines) + "\n")
+
+    def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.kill(block=False)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self._log is not subprocess.DEVNULL:
+            self._log.close()
+
+
+_simulator: SimulatorProcess | None = None
+
+
+@events.init.add_listener
+def _start_simulator(environment: Any, **_kwargs: Any) -> None:
+    global _simulator
+    options = environment.parsed_options
+    if not getattr(options, "start_simulator", False) or isinstance(environment.runner, WorkerRunner):
+        return
+    known = serve_options()
+    args = ["--endpoints", str(options.sim_endpoints), "--seed", str(options.sim_seed)]
+    if options.sim_scenario and "--scenario" in known:
+        args += ["--scenario", options.sim_scenario]
+    if "--no-journal" in known:
+        args.append("--no-journal")  # a journal of every request would measure the disk, not the API
+    args += list(options.sim_arg)
+    prefix = getattr(options, "csv_prefix", None)
+    log_path = Path(f"{prefix}_simulator.log") if prefix else None
+    if log_path:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    _simulator = SimulatorProcess(args, log_path)
+    _simulator.sample_rss(options.sim_rss_interval_s)
+    environment.host = _simulator.url
+    options.host = _simulator.url
+    options.tanium_token = _simulator.token  # sent to workers with the other options
+    log.info("started a simulator at %s (pid %d): %s", _simulator.url, _simulator.proc.pid, " ".join(args))
+
+
+@events.quitting.add_listener
+def _stop_simulator(environment: Any, **_kwargs: Any) -> None:
+    if _simulator is None:
+        return
+    _simulator.stop()
+    log.info("%s", _simulator.memory_report())
+    prefix = getattr(environment.parsed_options, "csv_prefix", None)
+    if prefix:
+        _simulator.write_rss_csv(Path(f"{prefix}_simulator_rss.csv"))
+
+
+# --- the users -------------------------------------------------------------------------------------
+
+
+class TaniumUser(FastHttpUser):
+    """Shared plumbing: the session header, endpoint picking, and one call per vendor route."""
+
+    abstract = True
+    network_timeout = 60.0
+    connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        token = getattr(options, "tanium_token", "") or os.environ.get("TANIUM_TOKEN", "")
+        if not token:
+            raise RuntimeError("set TANIUM_TOKEN (or --tanium-token) to the API token of the target")
+        self.headers = {"session": token}
+        self.number = next(_user_numbers)
+        self.rng = random.Random(f"{getattr(options, 'load_seed', 0)}:{os.getpid()}:{self.number}")
+        self.poll_s = float(getattr(options, "poll_interval_s", 0.25))
+        self.timeout_s = float(getattr(options, "workflow_timeout_s", 60.0))
+        self.delete_connections = not getattr(options, "keep_connections", False)
+        self.fleet_size = self._fleet_size()
+
+    # -- one request, failing with a typed reason --------------------------------------------------
+    def call(self, method: str, path: str, name: str, step: str, **kwargs: Any) -> Any:
+        response = self.client.request(method, path, name=name, headers=self.headers, **kwargs)
+        status = int(response.status_code or 0)
+        if not 200 <= status < 300:
+            raise WorkflowFailed(status_reason(status), step, (response.text or "")[:200])
+        return response
+
+    def _fleet_size(self) -> int:
+        body = self.call("GET", f"{TR}/status", "/status", "status").json()
+        size = body.get("endpoints") if isinstance(body, dict) else None
+        if isinstance(size, int) and size > 0:
+            return size
+        # a real server does not say: count what discovery lists (first page is enough to pick from)
+        return max(
+            1, len(self.call("GET", f"{DEC}?limit=1000", "/dec/v1/endpoints", "discover").json()["data"])
+        )
+
+    def pick_endpoint(self) -> dict[str, Any]:
+        """A random endpoint of the fleet no other user of this process holds, looked up by index."""
+        for _ in range(100):
+            index = self.rng.randrange(self.fleet_size)
+            if index not in _in_use:
+                break
+        _in_use.add(index)
+        url = f"{DEC}?offset={index}&limit=1"
+        try:
+            (endpoint,) = self.call("GET", url, "/dec/v1/endpoints?offset={i}", "discover").json()["data"]
+        except BaseException:
+            _in_use.discard(index)
+            raise
+        endpoint["_index"] = index
+        result: dict[str, Any] = endpoint
+        return result
+
+    def polls(self, deadline: float, step: str) -> Iterator[int]:
+        for attempt in itertools.count():
+            if time.monotonic() > deadline:
+                raise WorkflowFailed("timeout", step, f"gave up after {attempt} polls")
+            if attempt:
+                gevent.sleep(self.poll_s)
+            yield attempt
+
+    # -- the workflow's steps (spec §7) ------------------------------------------------------------
+    def connect(self, client_id: str, deadline: float) -> str:
+        self.call(
+            "POST",
+            f"{TR}/conns/connect",
+            "/conns/connect",
+            "connect",
+            json={"target": {"clientId": client_id}},
+        )
+        for _ in self.polls(deadline, "wait_connected"):
+            conns = self.call("GET", f"{TR}/conns", "/conns", "wait_connected").json()
+            mine = [c for c in conns if c.get("clientId") == client_id]
+            if any(c.get("status") == "connected" for c in mine):
+                return str(max((c for c in mine if c["status"] == "connected"), key=_eid)["id"])
+            if mine and all(c.get("status") == "timeout" for c in mine):
+                raise WorkflowFailed("connection_timeout", "wait_connected")
+        raise AssertionError("unreachable")
+
+    def request_trace(self, cid: str, platform: str, deadline: float) -> tuple[int, str]:
+        body = {"path": trace_path(platform)}
+        info = self.call("POST", f"{TR}/conns/{cid}/file", "/conns/{cid}/file", "request_file", json=body)
+        task_id = int(info.json()["taskInfo"]["id"])
+        for _ in self.polls(deadline, "wait_task"):
+            data = self.call("GET", f"{TR}/tasks/{task_id}", "/tasks/{id}", "wait_task").json()["data"]
+            status = data.get("status")
+            if status == "COMPLETED":
+                results = data.get("results", {}).get("fileResults") or []
+                if not results or not results[0].get("uuid"):
+                    raise WorkflowFailed("evidence_missing", "wait_task")
+                return task_id, str(results[0]["uuid"])
+            if status in TERMINAL:
+                raise WorkflowFailed("task_failed", "wait_task", str(status))
+        raise AssertionError("unreachable")
+
+    def close(self, cid: str) -> None:
+        self.call("DELETE", f"{TR}/conns/close/{cid}", "/conns/close/{cid}", "close")
+        if self.delete_connections:
+            # Load hygiene: /conns is a bare, unpaged list, so every closed record left behind makes
+            # every later poll slower. Deleting it keeps a long run in a steady state.
+            self.call("DELETE", f"{TR}/conns/delete/{cid}", "/conns/delete/{cid}", "delete_connection")
+
+    def delete_evidence(self, uuid: str) -> None:
+        self.call("DELETE", f"{TR}/filedownload", "/filedownload", "delete_evidence", json={"ids": [uuid]})
+
+    def cleanup(self, cid: str | None, uuid: str | None) -> None:
+        """Best effort after a failure: leave nothing behind, never mask the first error."""
+        with contextlib.suppress(WorkflowFailed):
+            if cid:
+                self.close(cid)
+        with contextlib.suppress(WorkflowFailed):
+            if uuid:
+                self.delete_evidence(uuid)
+
+    def report(self, request_type: str, name: str, started: float, length: int = 0, exc: Any = None) -> None:
+        self.environment.events.request.fire(
+            request_type=request_type,
+            name=name,
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=length,
+            exception=exc,
+            context={},
+        )
+
+
+def _eid(conn: dict[str, Any]) -> int:
+    with contextlib.suppress(TypeError, ValueError):
+        return int(conn.get("eid") or 0)
+    return 0
+
+
+class EvidenceWorkflowUser(TaniumUser):
+    """Connect, wait, request the trace, wait, close, download, delete: back to back, random endpoints."""
+
+    wait_time = constant(0)
+    weight = 3
+
+    @task
+    def workflow(self) -> None:
+        started = time.perf_counter()
+        deadline = time.monotonic() + self.timeout_s
+        cid = uuid = None
+        index = None
+        size = 0
+        try:
+            endpoint = self.pick_endpoint()
+            index = endpoint["_index"]
+            cid = self.connect(str(endpoint["clientId"]), deadline)
+            _task_id, uuid = self.request_trace(cid, str(endpoint.get("platform", "Linux")), deadline)
+            self.close(cid)
+            cid = None
+            name = "/filedownload/data/{uuid}"
+            data = self.call("GET", f"{TR}/filedownload/data/{uuid}", name, "download").content or b""
+            size = len(data)
+            if not data.startswith(b"PK"):
+                raise WorkflowFailed("integrity", "download", "the evidence is not a zip")
+            self.delete_evidence(uuid)
+            uuid = None
+        except WorkflowFailed as exc:
+            self.cleanup(cid, uuid)
+            self.report("WORKFLOW", "workflow failed", started, exc=exc)
+            return
+        finally:
+            if index is not None:
+                _in_use.discard(index)
+        self.report("WORKFLOW", "workflow", started, size)
+
+
+class IngestionUser(TaniumUser):
+    """Collect a trace and stream the download through the reference reader: MB/s and records/s."""
+
+    wait_time = constant(0)
+    weight = 1
+
+    @task
+    def ingest(self) -> None:
+        from client._errors import TaniumError
+        from client._trace import open_trace
+
+        deadline = time.monotonic() + self.timeout_s
+        cid = uuid = None
+        index = None
+        try:
+            endpoint = self.pick_endpoint()
+            index = endpoint["_index"]
+            cid = self.connect(str(endpoint["clientId"]), deadline)
+            _task_id, uuid = self.request_trace(cid, str(endpoint.get("platform", "Linux")), deadline)
+            self.close(cid)
+            cid = None
+            started = time.perf_counter()
+            response = self.call(
+                "GET", f"{TR}/filedownload/data/{uuid}", "/filedownload/data/{uuid}", "download", stream=True
+            )
+            try:
+                with open_trace(response.iter_content(DOWNLOAD_CHUNK, decode_content=False)) as trace:
+                    for _ in trace:
+                        pass
+                    stats = trace.stats
+            except TaniumError as exc:
+                raise WorkflowFailed(exc.reason, "ingest", str(exc)) from exc
+            self.report("INGEST", "bytes", started, stats.compressed_bytes)
+            self.report("INGEST", "records", started, stats.records)
+            self.delete_evidence(uuid)
+            uuid = None
+        except WorkflowFailed as exc:
+            self.cleanup(cid, uuid)
+            self.report("INGEST", "ingest failed", time.perf_counter(), exc=exc)
+        finally:
+            if index is not None:
+                _in_use.discard(index)
+
+
+class PollingStormUser(TaniumUser):
+    """An integration that polls: connection list, its connection, its task, recent evidence."""
+
+    wait_time = between(0.05, 0.25)
+    weight = 2
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.cid: str | None = None
+        self.task_id: int | None = None
+        deadline = time.monotonic() + self.timeout_s
+        endpoint = self.pick_endpoint()
+        try:
+            self.cid = self.connect(str(endpoint["clientId"]), deadline)
+            body = {"path": trace_path(str(endpoint.get("platform", "Linux")))}
+            info = self.call(
+                "POST", f"{TR}/conns/{self.cid}/file", "/conns/{cid}/file", "request_file", json=body
+            )
+            self.task_id = int(info.json()["taskInfo"]["id"])
+        except WorkflowFailed as exc:
+            self.report("POLL", "setup failed", time.perf_counter(), exc=exc)
+        finally:
+            _in_use.discard(endpoint["_index"])
+
+    def on_stop(self) -> None:
+        self.cleanup(self.cid, None)
+
+    @task(5)
+    def list_connections(self) -> None:
+        with contextlib.suppress(WorkflowFailed):
+            self.call("GET", f"{TR}/conns", "/conns", "poll")
+
+    @task(5)
+    def get_task(self) -> None:
+        if self.task_id is not None:
+            with contextlib.suppress(WorkflowFailed):
+                self.call("GET", f"{TR}/tasks/{self.task_id}", "/tasks/{id}", "poll")
+
+    @task(2)
+    def get_connection(self) -> None:
+        if self.cid is not None:
+            with contextlib.suppress(WorkflowFailed):
+                self.call("GET", f"{TR}/conns/{self.cid}", "/conns/{cid}", "poll")
+
+    @task(1)
+    def recent_evidence(self) -> None:
+        with contextlib.suppress(WorkflowFailed):
+            self.call("GET", f"{TR}/filedownload?limit=50&sort=-downloaded", "/filedownload?limit=50", "poll")
