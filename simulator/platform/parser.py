@@ -117,6 +117,8 @@ class _Reader:
             phrase = next(
                 (p for p in _PHRASES if stripped.lower().startswith(p[0] + " ") and stripped != p[0]), None
             )
+            if stripped.lower() in {p[0] for p in _PHRASES}:
+                raise BadRequest(f"could not parse the question: missing value after {stripped!r}")
             if phrase is None or not rest[:1].isspace():
                 raise BadRequest(
                     f"could not parse the question: expected an operator (equals, contains, does not equal, "

@@ -84,7 +84,13 @@ async def test_package_shape(client: httpx.AsyncClient) -> None:
 async def test_parse_question_canonical_candidate(client: httpx.AsyncClient) -> None:
     r = await client.post("/api/v2/parse_question", json={"text": RUNNING_Q})
     cand, cache_info = r.json()["data"]
-    assert set(cache_info) == {"cache_id", "cache_row_count", "filtered_row_count", "page_row_count", "expiration"}
+    assert set(cache_info) == {
+        "cache_id",
+        "cache_row_count",
+        "filtered_row_count",
+        "page_row_count",
+        "expiration",
+    }
     assert cache_info["cache_row_count"] == 1
     assert cand["from_canonical_text"] == 1 and cand["question_text"] == RUNNING_Q
     assert cand["expire_seconds"] == 600

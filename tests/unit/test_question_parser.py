@@ -87,6 +87,7 @@ def test_or_groups_and_values_with_and_inside() -> None:
         ("Get File Exists[/a from all machines", "unclosed"),
         ("Get Online[x] from all machines", "takes no parameters"),
         ("Get Online from all machines with Computer Name matches (", "regular expression"),
+        ("Get Online from all machines with Online equals", "missing value after 'equals'"),
         ("", "non-empty"),
     ],
 )
