@@ -15,6 +15,7 @@ import asyncio
 import importlib
 import json
 import os
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,6 +94,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"seconds per HTTP request (default {DEFAULT_REQUEST_TIMEOUT_S:g})",
     )
     p.add_argument("--trace-path", help="trace path on the endpoints (default: the scanner's, per platform)")
+    trust = p.add_mutually_exclusive_group()
+    trust.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        help="PEM file of the CA(s) to trust for https (default: $SSL_CERT_FILE, else the system's); "
+        "for the simulator: `tanium-sim tls export-ca FILE`",
+    )
+    trust.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do NOT verify the server's certificate (testing only: anyone on the path can read the token)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -112,6 +125,17 @@ class CollectOptions:
     deadline_s: float
     request_timeout_s: float
     trace_path: str | None
+    ca_bundle: Path | None = None  # --ca-bundle or $SSL_CERT_FILE
+    insecure: bool = False  # --insecure: no certificate verification at all
+    poll_interval_s: float = 2.0  # first wait between polls of connections and tasks (backs off from there)
+
+    def verify(self) -> bool | ssl.SSLContext:
+        """What httpx needs: a context trusting only the bundle, False for --insecure, else True."""
+        if self.insecure:
+            return False
+        if self.ca_bundle is not None:
+            return ssl.create_default_context(cafile=str(self.ca_bundle))
+        return True
 
 
 def options_from_args(args: argparse.Namespace, env: dict[str, str] | None = None) -> CollectOptions:
@@ -144,6 +168,23 @@ def options_from_args(args: argparse.Namespace, env: dict[str, str] | None = Non
     ids = tuple(dict.fromkeys(i.strip() for i in (args.client_ids or []) if i.strip()))
     if not args.all and not ids:
         raise UsageError("no endpoint to collect: pass --client-id ID or --all")
+    insecure = bool(getattr(args, "insecure", False))
+    bundle_arg = getattr(args, "ca_bundle", None)
+    bundle_text = bundle_arg or ("" if insecure else env.get("SSL_CERT_FILE", ""))
+    ca_bundle = Path(bundle_text) if bundle_text else None
+    if ca_bundle is not None:
+        source = "--ca-bundle" if bundle_arg else "SSL_CERT_FILE"
+        try:
+            ssl.create_default_context(cafile=str(ca_bundle))  # a bad bundle is a usage error, up front
+        except ssl.SSLError:  # before OSError: SSLError is one
+            raise UsageError(
+                f"{source} {ca_bundle} holds no PEM certificate: "
+                "export one with `tanium-sim tls export-ca FILE`"
+            ) from None
+        except OSError as exc:
+            raise UsageError(
+                f"{source} {ca_bundle} cannot be read ({exc.strerror}): pass a PEM file"
+            ) from None
     return CollectOptions(
         url=url,
         token=token or None,
@@ -157,6 +198,8 @@ def options_from_args(args: argparse.Namespace, env: dict[str, str] | None = Non
         deadline_s=args.timeout,
         request_timeout_s=args.request_timeout,
         trace_path=args.trace_path,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
     )
 
 
@@ -204,7 +247,7 @@ async def collect_many(options: CollectOptions) -> tuple[list[EndpointOutcome], 
 
     from client._client import AsyncTaniumClient
     from client._errors import TaniumError
-    from client._workflow import collect_trace
+    from client._workflow import PollPolicy, collect_trace
 
     timeout = httpx.Timeout(options.request_timeout_s, connect=min(10.0, options.request_timeout_s))
     inventory = _inventory_reader()
@@ -217,6 +260,7 @@ async def collect_many(options: CollectOptions) -> tuple[list[EndpointOutcome], 
         password=options.password,
         domain=options.domain,
         timeout=timeout,
+        verify=options.verify(),
     ) as client:
         client_ids = list(options.client_ids)
         if options.all:
@@ -248,6 +292,7 @@ async def collect_many(options: CollectOptions) -> tuple[list[EndpointOutcome], 
                             dest=options.out,
                             path=options.trace_path,
                             deadline_s=options.deadline_s,
+                            poll=PollPolicy(interval_s=options.poll_interval_s),
                         )
                         outcome.bytes, outcome.sha256 = result.bytes, result.sha256
                         outcome.trace_path = str(result.trace_path)
@@ -308,6 +353,13 @@ def _run(args: argparse.Namespace) -> int:
     import sys
 
     options = options_from_args(args)
+    if options.insecure:
+        print(
+            "WARNING: --insecure: the server's certificate is NOT verified; anyone on the network path "
+            "can impersonate the server and read the credential; use --ca-bundle FILE instead",
+            file=sys.stderr,
+            flush=True,
+        )
     started = time.monotonic()
     outcomes, fatal = asyncio.run(collect_many(options))
     summary_path = write_summary(options, outcomes, started, fatal)

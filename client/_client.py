@@ -138,6 +138,44 @@ def _timeout_kind(exc: httpx.TimeoutException, timeout: httpx.Timeout) -> tuple[
     return "read", timeout.read
 
 
+# OpenSSL's X509_V_ERR_* codes, grouped by what the user must do about them.
+_CERT_EXPIRED, _CERT_NOT_YET_VALID = {10}, {9}
+_CERT_NAME_MISMATCH = {62, 63, 64}  # hostname, email, IP address
+_CERT_UNTRUSTED = {2, 18, 19, 20, 21}  # unknown issuer, self-signed (in chain), unverifiable leaf
+
+
+def _certificate_error(exc: ssl.SSLCertVerificationError, url: str) -> TLSError:
+    """One sentence per certificate problem, each naming its fix (docs/tls.md lists them)."""
+    code = exc.verify_code
+    if code in _CERT_EXPIRED:
+        return TLSError(
+            f"the server certificate of {url} has expired: the server needs a renewed certificate "
+            "(or this computer's clock is wrong)"
+        )
+    if code in _CERT_NOT_YET_VALID:
+        return TLSError(
+            f"the server certificate of {url} is not valid yet: check this computer's clock "
+            "and the certificate's dates"
+        )
+    if code in _CERT_NAME_MISMATCH:
+        host = httpx.URL(url).host
+        return TLSError(
+            f"the server certificate of {url} is not issued for {host}: use a URL with a host name the "
+            f"certificate names, or reissue it for {host} (simulator: `tanium-sim serve --tls "
+            f"--tls-hostname {host}`)"
+        )
+    if code in _CERT_UNTRUSTED:
+        return TLSError(
+            f"the server certificate of {url} is not signed by a certificate authority this client "
+            "trusts: export the server's CA (simulator: `tanium-sim tls export-ca tanium-sim-ca.pem`, "
+            "again after a certificate rotation) and pass `--ca-bundle tanium-sim-ca.pem`"
+        )
+    return TLSError(
+        f"the server certificate of {url} was rejected ({exc.verify_message}): check the certificate, "
+        "or trust its CA with `--ca-bundle FILE`"
+    )
+
+
 def transport_error(exc: httpx.HTTPError, *, url: str, timeout: httpx.Timeout) -> TaniumError:
     """THE translation of an httpx exception into the client's tree (callers ``raise ... from exc``).
 
@@ -153,6 +191,9 @@ def transport_error(exc: httpx.HTTPError, *, url: str, timeout: httpx.Timeout) -
             f"no answer from {url} {within} ({kind} timeout): the server may be overloaded or hung; "
             "retry later or allow a longer timeout"
         )
+    verify_failure = next((e for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)
+    if verify_failure is not None:
+        return _certificate_error(verify_failure, url)
     if any(isinstance(e, ssl.SSLError) for e in _chain(exc)) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return TLSError(
             f"the TLS handshake with {url} failed ({exc}): trust the server's certificate authority "

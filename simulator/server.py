@@ -45,6 +45,10 @@ class BackgroundServer:
     ) -> None:
         self.settings = settings or Settings(port=0)
         self.app = app or create_app(self.settings)
+        if self.settings.tls.enabled:  # HTTPS (docs/tls.md); plain HTTP never imports the TLS stack
+            from simulator.tls import uvicorn_tls_options
+
+            config = {**uvicorn_tls_options(self.settings.tls), **config}
         self._config = uvicorn_config(self.app, self.settings.host, self.settings.port, **config)
         self._server = uvicorn.Server(self._config)
         # uvicorn installs signal handlers only in the main thread, so a background server leaves them alone.
@@ -53,7 +57,7 @@ class BackgroundServer:
 
     @property
     def scheme(self) -> str:
-        return "https" if self._config.ssl_certfile else "http"
+        return "https" if self._config.is_ssl else "http"
 
     @property
     def url(self) -> str:

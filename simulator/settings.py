@@ -27,6 +27,18 @@ class Lifecycle:
 
 
 @dataclass(frozen=True)
+class TLSSettings:
+    """HTTPS (off by default): the certificate to serve and its fault. See simulator/tls.py, docs/tls.md."""
+
+    enabled: bool = False
+    cert_file: str = ""  # the user's own certificate chain (PEM); empty = issued by the simulator's CA
+    key_file: str = ""  # its private key (PEM), when not inside cert_file
+    hostnames: tuple[str, ...] = ()  # names the issued certificate covers besides localhost and 127.0.0.1
+    fault: str = ""  # "" | expired | wrong-hostname | rotate-after-N (simulator.tls.TLSFault)
+    state_dir: str = ""  # the CA lives in <state_dir>/tls; "" = $TANIUM_SIM_STATE or ./.sim-state
+
+
+@dataclass(frozen=True)
 class FleetProfile:
     """What the fleet looks like: platform mix and trace size profiles."""
 
@@ -55,6 +67,7 @@ class Settings:
     windows_trace_path: str = "C:\\ProgramData\\Cryptosense\\traces\\trace.cst.gz"
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     fleet: FleetProfile = field(default_factory=FleetProfile)
+    tls: TLSSettings = field(default_factory=TLSSettings)
 
     def __post_init__(self) -> None:
         if self.endpoints < 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_world_options(p: argparse.ArgumentParser, *, endpoints: int = 25) -> None:
@@ -29,6 +30,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--username", default="admin", help="login username (default admin)")
     p.add_argument("--password", default="tanium", help="login password (default tanium)")
+    tls = p.add_argument_group("HTTPS (docs/tls.md)")
+    tls.add_argument(
+        "--tls", action="store_true", help="serve HTTPS with a certificate from the simulator's own CA"
+    )
+    tls.add_argument(
+        "--tls-cert", metavar="PEM", help="serve HTTPS with your own certificate (implies --tls)"
+    )
+    tls.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert, if not inside it")
+    tls.add_argument(
+        "--tls-hostname",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name for the issued certificate besides localhost and 127.0.0.1 (repeatable)",
+    )
+    tls.add_argument(
+        "--tls-fault",
+        metavar="FAULT",
+        default="",
+        help="serve a bad certificate: expired | wrong-hostname | rotate-after-N (N TLS handshakes)",
+    )
+    tls.add_argument(
+        "--state-dir",
+        default="",
+        metavar="DIR",
+        help="folder keeping the simulator's CA (default: $TANIUM_SIM_STATE or ./.sim-state)",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -38,7 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
     from simulator.app import create_app
     from simulator.cli import UsageError
     from simulator.server import uvicorn_config
-    from simulator.settings import Settings
+    from simulator.settings import Settings, TLSSettings
 
     try:
         settings = Settings(
@@ -50,13 +78,36 @@ def _serve(args: argparse.Namespace) -> int:
             admin_token=args.admin_token,
             username=args.username,
             password=args.password,
+            tls=TLSSettings(
+                enabled=bool(args.tls or args.tls_cert or args.tls_fault),
+                cert_file=args.tls_cert or "",
+                key_file=args.tls_key or "",
+                hostnames=tuple(args.tls_hostname),
+                fault=args.tls_fault,
+                state_dir=args.state_dir,
+            ),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.token and not args.token.startswith("token-"):
         raise UsageError("--token must look like a Tanium API token: token-<hex>")
+    if args.tls_key and not args.tls_cert:
+        raise UsageError("--tls-key needs --tls-cert: pass the certificate too")
+    tls_options: dict[str, Any] = {}
+    if settings.tls.enabled:
+        from simulator.tls import uvicorn_tls_options
+
+        try:
+            tls_options = uvicorn_tls_options(settings.tls)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    scheme = "https" if tls_options else "http"
+    tls_note = ""
+    if tls_options and not settings.tls.cert_file:
+        state = f" --state-dir {args.state_dir}" if args.state_dir else ""
+        tls_note = f"; trust its CA: tanium-sim tls export-ca tanium-sim-ca.pem{state}"
     app = create_app(settings)
-    config = uvicorn_config(app, settings.host, settings.port)
+    config = uvicorn_config(app, settings.host, settings.port, **tls_options)
     server = uvicorn.Server(config)
 
     async def announce() -> None:
@@ -65,9 +116,9 @@ def _serve(args: argparse.Namespace) -> int:
             for sock in s.sockets:
                 port = sock.getsockname()[1]
         print(
-            f"tanium-sim serving http://{settings.host}:{port} — {settings.endpoints} endpoints, "
+            f"tanium-sim serving {scheme}://{settings.host}:{port} — {settings.endpoints} endpoints, "
             f"seed {settings.seed}; session token: {settings.token}; admin token: {settings.admin_token}; "
-            f"login {settings.username}/{settings.password}",
+            f"login {settings.username}/{settings.password}{tls_note}",
             flush=True,
         )
 
