@@ -30,5 +30,19 @@ check: $(STAMP)  ## formatting, lint and types
 	$(VENV)/bin/ruff check simulator client tests loadtests
 	$(VENV)/bin/mypy
 
+# Load test knobs: make loadtest LOADTEST_TIME=5m LOADTEST_USERS=40 LOADTEST_ARGS="--slo-p95-workflow-s 3"
+LOADTEST_TIME  ?= 60s
+LOADTEST_USERS ?= 12
+LOADTEST_ARGS  ?=
+
+loadtest: $(STAMP)  ## simulator on 127.0.0.1 + Locust headless for LOADTEST_TIME; CSV/HTML in reports/; exit = SLO verdict
+	@mkdir -p reports
+	$(VENV)/bin/locust -f loadtests/locustfile.py --headless --start-simulator --sim-endpoints 10000 \
+		--working-set 32 -u $(LOADTEST_USERS) -r $(LOADTEST_USERS) -t $(LOADTEST_TIME) --stop-timeout 15 \
+		--csv reports/loadtest --html reports/loadtest.html --only-summary $(LOADTEST_ARGS)
+
+bench: $(STAMP)  ## every loadtests/bench_*.py; figures, machine, date and command into loadtests/RESULTS.md
+	$(PY) loadtests/bench_all.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reports

@@ -110,6 +110,13 @@ def _add_options(parser: Any) -> None:
     )
     parser.add_argument("--load-seed", type=int, default=0, help="seed of the users' endpoint choices")
     parser.add_argument(
+        "--working-set",
+        type=int,
+        default=0,
+        help="pick endpoints among this many, spread over the fleet (default 0: the whole fleet); with"
+        " --start-simulator their traces are generated before the load starts",
+    )
+    parser.add_argument(
         "--start-simulator",
         action="store_true",
         include_in_web_ui=False,
@@ -147,6 +154,23 @@ def serve_options() -> set[str]:
     return set()
 
 
+def working_set_indices(fleet_size: int, working_set: int) -> list[int]:
+    """``working_set`` endpoint indices spread evenly over the fleet (all of it when 0 or larger).
+
+    >>> working_set_indices(1_000_000, 4)
+    [0, 250000, 500000, 750000]
+    """
+    if working_set <= 0 or working_set >= fleet_size:
+        return list(range(fleet_size))
+    return [i * fleet_size // working_set for i in range(working_set)]
+
+
+def httpx_client(url: str, token: str) -> Any:
+    import httpx
+
+    return httpx.Client(base_url=url, headers={"session": token}, timeout=120)
+
+
 class SimulatorProcess:
     """``tanium-sim serve`` as a child process on 127.0.0.1 (port 0), its URL, and its memory over time."""
 
@@ -163,6 +187,19 @@ class SimulatorProcess:
         self.started_at = time.monotonic()
         self.url = self._await_url(timeout_s=60.0)
         gevent.spawn(self._drain)
+
+    def warm(self, working_set: int) -> None:
+        """Generate the working set's traces now, so the load measures the API and not the generator."""
+        started = time.monotonic()
+        with httpx_client(self.url, self.token) as client:
+            size = client.get(f"{TR}/status").json()["endpoints"]
+            admin = {"authorization": f"Bearer {self.admin_token}"}
+            for index in working_set_indices(size, working_set):
+                (endpoint,) = client.get(f"{DEC}?offset={index}&limit=1").json()["data"]
+                client.get(
+                    f"/_sim/endpoints/{endpoint['clientId']}/manifest", headers=admin
+                ).raise_for_status()
+        log.info("warmed %d endpoints' traces in %.1f s", working_set, time.monotonic() - started)
 
     def _await_url(self, timeout_s: float) -> str:
         assert self.proc.stdout is not None
@@ -246,6 +283,8 @@ def _start_simulator(environment: Any, **_kwargs: Any) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
     _simulator = SimulatorProcess(args, log_path)
     _simulator.sample_rss(options.sim_rss_interval_s)
+    if options.working_set:
+        _simulator.warm(options.working_set)
     environment.host = _simulator.url
     options.host = _simulator.url
     options.tanium_token = _simulator.token  # sent to workers with the other options
@@ -285,6 +324,8 @@ class TaniumUser(FastHttpUser):
         self.timeout_s = float(getattr(options, "workflow_timeout_s", 60.0))
         self.delete_connections = not getattr(options, "keep_connections", False)
         self.fleet_size = self._fleet_size()
+        working_set = int(getattr(options, "working_set", 0) or 0)
+        self.indices = working_set_indices(self.fleet_size, working_set) if working_set else None
 
     # -- one request, failing with a typed reason --------------------------------------------------
     def call(self, method: str, path: str, name: str, step: str, **kwargs: Any) -> Any:
@@ -307,7 +348,7 @@ class TaniumUser(FastHttpUser):
     def pick_endpoint(self) -> dict[str, Any]:
         """A random endpoint of the fleet no other user of this process holds, looked up by index."""
         for _ in range(100):
-            index = self.rng.randrange(self.fleet_size)
+            index = self.rng.choice(self.indices) if self.indices else self.rng.randrange(self.fleet_size)
             if index not in _in_use:
                 break
         _in_use.add(index)
@@ -501,11 +542,11 @@ class PollingStormUser(TaniumUser):
             self.task_id = int(info.json()["taskInfo"]["id"])
         except WorkflowFailed as exc:
             self.report("POLL", "setup failed", time.perf_counter(), exc=exc)
-        finally:
-            _in_use.discard(endpoint["_index"])
+        self.index = endpoint["_index"]  # held until on_stop: no workflow may close this connection
 
     def on_stop(self) -> None:
         self.cleanup(self.cid, None)
+        _in_use.discard(self.index)
 
     @task(5)
     def list_connections(self) -> None:

@@ -88,7 +88,7 @@ OBJECTIVES: tuple[Objective, ...] = (
         "slo_p95_workflow_s",
         "95th percentile of the complete evidence workflow time",
         "s",
-        10.0,
+        5.0,
         True,
         _p95_workflow_s,
         needs="EvidenceWorkflowUser",
