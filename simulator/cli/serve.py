@@ -104,7 +104,9 @@ def _serve(args: argparse.Namespace) -> int:
     scheme = "https" if tls_options else "http"
     tls_note = ""
     if tls_options and not settings.tls.cert_file:
-        state = f" --state-dir {args.state_dir}" if args.state_dir else ""
+        import shlex
+
+        state = f" --state-dir {shlex.quote(args.state_dir)}" if args.state_dir else ""
         tls_note = f"; trust its CA: tanium-sim tls export-ca tanium-sim-ca.pem{state}"
     app = create_app(settings)
     config = uvicorn_config(app, settings.host, settings.port, **tls_options)
