@@ -1,11 +1,15 @@
-"""The ASGI application: ``create_app(settings)``.
+"""The ASGI application: ``create_app(settings, scenario=...)``.
 
 ``uvicorn --factory simulator.app:create_app`` works too (settings then come from ``TANIUM_SIM_*``).
+The scenario (latency, lifecycles, faults) runs in :class:`~simulator.faults.middleware.FaultMiddleware`
+in front of the vendor routes; ``app.state.runtime`` holds it, with the journal and the metrics.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -14,8 +18,13 @@ from starlette.responses import Response
 
 from simulator.api.http import error_response
 from simulator.api.routes import IndexedRouter, build_routes
-from simulator.clock import Clock
+from simulator.clock import Clock, SystemClock
 from simulator.errors import BadRequest, MethodNotAllowed, NotFound, VendorError, error_text
+from simulator.faults.middleware import FaultMiddleware
+from simulator.faults.runtime import ScenarioRuntime
+from simulator.journal import DEFAULT_CAPACITY, Journal
+from simulator.metrics import Metrics
+from simulator.scenarios import Scenario
 from simulator.settings import Settings
 from simulator.state.backend import ThreatResponseBackend
 from simulator.state.store import Store
@@ -55,17 +64,40 @@ def create_app(
     *,
     clock: Clock | None = None,
     store: Store | None = None,
+    scenario: Scenario | str | None = None,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    rng_for: Callable[[str], random.Random] | None = None,
+    journal_capacity: int = DEFAULT_CAPACITY,
 ) -> Starlette:
-    """Build the simulator app.
+    """Build the simulator app, running ``scenario`` (a :class:`Scenario`, a name or a path).
 
-    >>> app = create_app(Settings(endpoints=10, seed=3))
-    >>> app.state.backend.fleet.size
-    10
+    ``sleep`` is what injected delays await (default ``asyncio.sleep``; tests pass one that advances
+    a manual clock); ``rng_for(rule_name)`` overrides the per-rule random streams.
+
+    >>> app = create_app(Settings(endpoints=10, seed=3), scenario="flaky-5xx")
+    >>> app.state.backend.fleet.size, app.state.runtime.scenario.name
+    (10, 'flaky-5xx')
     """
-    settings = settings or Settings.from_env()
+    base_settings = settings or Settings.from_env()
+    if isinstance(scenario, str):
+        scenario = Scenario.load(scenario)
+    scenario = scenario or Scenario()
+    settings = scenario.apply(base_settings)
+    clock = clock or SystemClock()
     backend = ThreatResponseBackend.build(settings, clock=clock, store=store)
+    runtime = ScenarioRuntime(
+        scenario,
+        seed=settings.seed,
+        clock=clock,
+        sleep=sleep,
+        journal=Journal(journal_capacity, enabled=settings.journal),
+        metrics=Metrics(),
+        rng_for=rng_for,
+        store=backend.store,
+    )
+    routes = build_routes()
     app = Starlette(
-        routes=build_routes(),
+        routes=routes,
         exception_handlers={
             VendorError: _vendor_error,
             HTTPException: _http_error,
@@ -73,6 +105,9 @@ def create_app(
         },
     )
     app.router = IndexedRouter(app.router.routes)  # O(1) route lookup: see IndexedRouter
+    app.add_middleware(FaultMiddleware, runtime=runtime, routes=routes, router=app.router)
     app.state.settings = settings
+    app.state.base_settings = base_settings  # what a scenario replaced at run time applies to
     app.state.backend = backend
+    app.state.runtime = runtime
     return app

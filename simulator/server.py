@@ -19,17 +19,22 @@ import uvicorn
 from starlette.applications import Starlette
 
 from simulator.app import create_app
+from simulator.faults.wire import FAST_PROTOCOL, TransportH11Protocol
 from simulator.settings import Settings
 
 
 def uvicorn_config(app: Starlette, host: str, port: int, **extra: Any) -> uvicorn.Config:
-    """Fast defaults: uvloop and httptools when installed, no access log (it would cost per request)."""
+    """Fast defaults: uvloop and httptools when installed, no access log (it would cost per request).
+
+    The HTTP protocol is uvicorn's own, subclassed to expose the socket to the fault middleware
+    (connection resets, hangs and truncations need it: see :mod:`simulator.faults.wire`).
+    """
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        http=FAST_PROTOCOL if importlib.util.find_spec("httptools") else TransportH11Protocol,
         access_log=False,
         log_level="warning",
         lifespan="off",

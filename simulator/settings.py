@@ -10,6 +10,8 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from simulator.faults.latency import Distribution
+
 DEFAULT_PROFILE_MIX: dict[str, float] = {"small": 0.5, "medium": 0.4, "large": 0.1}
 
 
@@ -24,6 +26,12 @@ class Lifecycle:
     task_duration_s: float = 0.3  # STARTED -> terminal
     missing_trace_fraction: float = 0.0  # endpoints with no trace file on disk
     missing_path_status: str = "ERROR"  # task status for a path that does not exist (ERROR | INCOMPLETE)
+    # Scenario knobs, sampled per record at creation (None / empty = the fixed values above).
+    connect_delay: Distribution | None = None  # replaces connect_delay_s
+    task_duration: Distribution | None = None  # replaces task_duration_s
+    task_polls: int = 0  # > 0: a task turns terminal on its Nth GET /tasks/{id} instead of by time
+    intermediate_statuses: tuple[str, ...] = ()  # shown in turn between STARTED and the outcome
+    outcome_weights: tuple[tuple[str, float], ...] = ()  # trace-file tasks: COMPLETED/INCOMPLETE/ERROR
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,15 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("sim_state", "GET", "/_sim/state", admin.state, auth=False),
     Operation("sim_reset", "POST", "/_sim/reset", admin.reset, auth=False),
     Operation("sim_manifest", "GET", "/_sim/endpoints/{client_id}/manifest", admin.manifest, auth=False),
+    Operation("sim_scenario", "GET", "/_sim/scenario", admin.scenario_get, auth=False),
+    Operation("sim_scenario_put", "PUT", "/_sim/scenario", admin.scenario_put, auth=False),
+    Operation("sim_faults", "GET", "/_sim/faults", admin.faults_list, auth=False),
+    Operation("sim_faults_add", "POST", "/_sim/faults", admin.faults_add, auth=False),
+    Operation("sim_faults_clear", "DELETE", "/_sim/faults", admin.faults_delete, auth=False),
+    Operation("sim_faults_delete", "DELETE", "/_sim/faults/{name}", admin.faults_delete, auth=False),
+    Operation("sim_requests", "GET", "/_sim/requests", admin.requests, auth=False),
+    Operation("sim_metrics", "GET", "/_sim/metrics", admin.metrics, auth=False),
+    Operation("sim_openapi", "GET", "/_sim/openapi.json", admin.openapi, auth=False),
 )
 
 

@@ -57,6 +57,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="DIR",
         help="folder keeping the simulator's CA (default: $TANIUM_SIM_STATE or ./.sim-state)",
     )
+    p.add_argument(
+        "--scenario",
+        default=None,
+        metavar="NAME|PATH",
+        help="scenario to run: a name from scenarios/ or a YAML/JSON file (default: baseline)",
+    )
+    p.add_argument(
+        "--no-journal", action="store_true", help="do not keep the request journal (for load tests)"
+    )
     p.set_defaults(func=_serve)
 
 
@@ -65,6 +74,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from simulator.app import create_app
     from simulator.cli import UsageError
+    from simulator.scenarios import DEFAULT_SCENARIO, Scenario, ScenarioError
     from simulator.server import uvicorn_config
     from simulator.settings import Settings, TLSSettings
 
@@ -86,9 +96,16 @@ def _serve(args: argparse.Namespace) -> int:
                 fault=args.tls_fault,
                 state_dir=args.state_dir,
             ),
+            journal=not args.no_journal,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    try:
+        scenario = Scenario.load(args.scenario or DEFAULT_SCENARIO)
+    except ScenarioError as exc:
+        if args.scenario is not None:
+            raise UsageError(str(exc)) from None
+        scenario = Scenario()  # no scenarios/ folder next to the package: the built-in baseline
     if args.token and not args.token.startswith("token-"):
         raise UsageError("--token must look like a Tanium API token: token-<hex>")
     if args.tls_key and not args.tls_cert:
@@ -108,7 +125,8 @@ def _serve(args: argparse.Namespace) -> int:
 
         state = f" --state-dir {shlex.quote(args.state_dir)}" if args.state_dir else ""
         tls_note = f"; trust its CA: tanium-sim tls export-ca tanium-sim-ca.pem{state}"
-    app = create_app(settings)
+    app = create_app(settings, scenario=scenario)
+    settings = app.state.settings  # the scenario may set the seed, fleet size and lifecycles
     config = uvicorn_config(app, settings.host, settings.port, **tls_options)
     server = uvicorn.Server(config)
 
@@ -119,7 +137,8 @@ def _serve(args: argparse.Namespace) -> int:
                 port = sock.getsockname()[1]
         print(
             f"tanium-sim serving {scheme}://{settings.host}:{port} — {settings.endpoints} endpoints, "
-            f"seed {settings.seed}; session token: {settings.token}; admin token: {settings.admin_token}; "
+            f"seed {settings.seed}, scenario {scenario.name}; session token: {settings.token}; "
+            f"admin token: {settings.admin_token}; "
             f"login {settings.username}/{settings.password}{tls_note}",
             flush=True,
         )

@@ -13,8 +13,10 @@ an injected clock. Lifecycles are derived from stored timestamps when read (moto
 from __future__ import annotations
 
 import hashlib
+import random
 import uuid
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from simulator.clock import Clock, SystemClock
@@ -24,7 +26,7 @@ from simulator.state import connections, evidence, tasks
 from simulator.state.connections import ConnectionRecord
 from simulator.state.evidence import EvidenceRecord
 from simulator.state.filesystem import SCANNER_BYTES, EndpointFiles, normalize
-from simulator.state.fleet import Endpoint, Fleet, stable_hash
+from simulator.state.fleet import Endpoint, Fleet, stable_fraction, stable_hash, weighted_choice
 from simulator.state.scanner import scanner_installed_at
 from simulator.state.sessions import SessionService
 from simulator.state.store import MemoryStore, Store
@@ -72,21 +74,32 @@ class ThreatResponseBackend:
     def build(
         cls, settings: Settings, *, clock: Clock | None = None, store: Store | None = None
     ) -> ThreatResponseBackend:
-        life = settings.lifecycle
-        fleet = Fleet(
-            settings.seed,
-            settings.endpoints,
-            settings.fleet,
-            offline_fraction=life.offline_fraction,
-            missing_trace_fraction=life.missing_trace_fraction,
-        )
         return cls(
             settings,
             clock=clock or SystemClock(),
             store=store or MemoryStore(),
-            fleet=fleet,
+            fleet=_fleet(settings),
             catalog=TraceCatalog(settings.trace_cache_bytes),
         )
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Switch to new settings (a scenario replaced at run time); stored records keep their values."""
+        old = self.settings
+        self.settings = settings
+        fleet_keys = (settings.seed, settings.endpoints, settings.fleet)
+        life, old_life = settings.lifecycle, old.lifecycle
+        if fleet_keys != (old.seed, old.endpoints, old.fleet) or (
+            life.offline_fraction,
+            life.missing_trace_fraction,
+        ) != (old_life.offline_fraction, old_life.missing_trace_fraction):
+            self.fleet = _fleet(settings)
+        self.sessions.session_lifetime_s = settings.session_lifetime_s
+
+    def _sample(self, fixed: float, dist: Any, *parts: object) -> float:
+        # One tiny stream per record: the value depends on (seed, record) only, not on request order.
+        if dist is None:
+            return fixed
+        return float(dist.sample(random.Random(stable_hash(self.settings.seed, *parts))))
 
     def now(self) -> float:
         return self.clock.now()
@@ -183,7 +196,7 @@ class ThreatResponseBackend:
             eid=eid,
             user_id="1",
             initiated_at=now,
-            ready_delay_s=life.connect_delay_s,
+            ready_delay_s=self._sample(life.connect_delay_s, life.connect_delay, "connect-delay", eid),
             reachable=endpoint is not None and endpoint.online,
             unreachable_timeout_s=life.offline_timeout_s,
             idle_timeout_s=life.idle_timeout_s,
@@ -262,8 +275,13 @@ class ThreatResponseBackend:
         if entry is not None and not entry.is_dir and entry.path == self.files.trace_path(endpoint):
             trace = self.trace(endpoint)
             outcome, error = "COMPLETED", None
-            evidence_uuid = self._evidence_uuid(task_id)
+            if life.outcome_weights:
+                draw = stable_fraction(self.settings.seed, "task-outcome", task_id)
+                outcome = weighted_choice(dict(life.outcome_weights), draw)
             total, digest = trace.size, trace.sha256
+            evidence_uuid = self._evidence_uuid(task_id) if outcome == "COMPLETED" else None
+            if outcome == "ERROR":
+                error = f"Failed to collect {path}: the endpoint reported an error"
         elif entry is not None and not entry.is_dir:
             # The scanner binary: a small stand-in with the right size on every listing.
             outcome, error, evidence_uuid = "COMPLETED", None, self._evidence_uuid(task_id)
@@ -279,12 +297,14 @@ class ThreatResponseBackend:
             hostname=record.hostname,
             path=path,
             created_at=now,
-            duration_s=life.task_duration_s,
+            duration_s=self._sample(life.task_duration_s, life.task_duration, "task-duration", task_id),
             outcome=outcome,
             error=error,
             evidence_uuid=evidence_uuid,
             total_bytes=total,
             transfer_hash=digest,
+            polls_needed=life.task_polls,
+            intermediate=life.intermediate_statuses,
         )
         self.store.put(tasks.TABLE, str(task_id), task)
         self.store.put(connections.TABLE, cid, record.touched(now))
@@ -310,10 +330,19 @@ class ThreatResponseBackend:
         return str(uuid.UUID(bytes=digest, version=4))
 
     def get_task(self, task_id: str) -> dict[str, Any]:
-        task: TaskRecord | None = self.store.get(tasks.TABLE, str(task_id).strip())
+        key = str(task_id).strip()
+        task: TaskRecord | None = self.store.get(tasks.TABLE, key)
         if task is None:
             raise NotFound()
-        return {"data": task.to_api(self.now())}
+        now = self.now()
+        if task.polls_needed and task.done_at is None:
+            task = task.polled(now)
+            self.store.put(tasks.TABLE, key, task)
+            if task.done_at is not None and task.evidence_uuid is not None:
+                ev: EvidenceRecord | None = self.store.get(evidence.TABLE, task.evidence_uuid)
+                if ev is not None:
+                    self.store.put(evidence.TABLE, ev.uuid, replace(ev, available_at=task.done_at))
+        return {"data": task.to_api(now)}
 
     def list_tasks(self) -> dict[str, Any]:
         now = self.now()
@@ -416,6 +445,17 @@ class ThreatResponseBackend:
 
     def set_scan(self, endpoint: Endpoint, scan: int) -> None:
         self.store.put(ENDPOINT_STATE, endpoint.client_id, {"scan": scan})
+
+
+def _fleet(settings: Settings) -> Fleet:
+    life = settings.lifecycle
+    return Fleet(
+        settings.seed,
+        settings.endpoints,
+        settings.fleet,
+        offline_fraction=life.offline_fraction,
+        missing_trace_fraction=life.missing_trace_fraction,
+    )
 
 
 __all__ = ["SCAN_EPOCH", "ThreatResponseBackend"]

@@ -1,8 +1,13 @@
-"""File download tasks: created ``STARTED``, terminal once their duration has passed (derived on read)."""
+"""File download tasks: created ``STARTED``, terminal once their duration has passed (derived on read).
+
+A scenario can instead make a task advance by polls (terminal on its Nth ``GET /tasks/{id}``; the
+poll count is stored in the record) and show intermediate statuses on the way.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Any
 
 from simulator.clock import iso_ms
@@ -29,13 +34,35 @@ class TaskRecord:
     evidence_uuid: str | None
     total_bytes: int
     transfer_hash: str
+    polls_needed: int = 0  # > 0: progress by polls, not by time
+    polls: int = 0
+    done_at: float | None = None  # when a poll-driven task turned terminal
+    intermediate: tuple[str, ...] = ()
 
     @property
     def ends_at(self) -> float:
+        if self.polls_needed:
+            return math.inf if self.done_at is None else self.done_at
         return self.created_at + self.duration_s
 
     def status_at(self, now: float) -> str:
-        return self.outcome if now >= self.ends_at else "STARTED"
+        if now >= self.ends_at:
+            return self.outcome
+        if not self.intermediate:
+            return "STARTED"
+        if self.polls_needed:
+            progress = self.polls / self.polls_needed
+        else:
+            progress = (now - self.created_at) / self.duration_s if self.duration_s > 0 else 1.0
+        steps = ("STARTED", *self.intermediate)
+        return steps[min(len(steps) - 1, max(0, int(progress * len(steps))))]
+
+    def polled(self, now: float) -> TaskRecord:
+        """The record after one more ``GET /tasks/{id}`` (poll-driven tasks finish on the last one)."""
+        if not self.polls_needed or self.done_at is not None:
+            return self
+        polls = self.polls + 1
+        return replace(self, polls=polls, done_at=now if polls >= self.polls_needed else None)
 
     def metadata(self) -> dict[str, Any]:
         return {"connection": self.connection_id, "paths": [self.path], "compress": "true"}
@@ -53,7 +80,7 @@ class TaskRecord:
         done = status in TERMINAL
         results: dict[str, Any] = {"completed": [], "failed": [], "fileResults": []}
         if done and status == "COMPLETED" and self.evidence_uuid:
-            total_ms = max(1, int(self.duration_s * 1000))
+            total_ms = max(1, int((self.ends_at - self.created_at) * 1000))
             results = {
                 "completed": [self.path],
                 "failed": [],

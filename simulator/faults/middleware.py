@@ -1,0 +1,242 @@
+"""The fault middleware: a plain ASGI callable in front of the vendor routes.
+
+Per request it resolves the operation once (matching the route table, O(routes)), asks the running
+scenario's rules whether a fault fires, sleeps the injected latency (non-blocking: an ``await`` on the
+injected sleeper, so thousands of delayed requests cost no threads), applies the fault or runs the
+operation (throttling evidence downloads to the scenario's bandwidth), then records the request in the
+journal and the metrics. Control routes (``/_sim/``) pass straight through.
+
+>>> app.add_middleware(FaultMiddleware, runtime=runtime, routes=routes)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+from starlette.routing import BaseRoute, Match
+
+from simulator.faults import wire
+from simulator.faults.http import error_answer, spoil, truncation_point
+from simulator.faults.rules import Firing, RequestInfo
+from simulator.faults.runtime import ScenarioRuntime
+from simulator.state import evidence, tasks
+
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
+CONTROL_PREFIX = "/_sim/"
+THROTTLED = frozenset({"download_evidence"})
+MAX_PEEK_BYTES = 64 << 10  # connect bodies are tiny; never buffer more than this to find a clientId
+
+
+class FaultMiddleware:
+    """Latency, faults, bandwidth, journal and metrics for every vendor request."""
+
+    def __init__(
+        self, app: ASGIApp, *, runtime: ScenarioRuntime, routes: Sequence[BaseRoute], router: Any = None
+    ) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.routes = tuple(routes)
+        # The app's IndexedRouter narrows the routes to try by path prefix; else scan them all.
+        self._candidates: Callable[[str], Sequence[BaseRoute]] | None = getattr(router, "candidates", None)
+
+    def resolve(self, scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The operation name and path parameters of a request ("unknown" when no route matches)."""
+        partial = "unknown"
+        candidates = self._candidates(scope["path"]) if self._candidates is not None else self.routes
+        for route in candidates:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return str(getattr(route, "name", "unknown")), child.get("path_params", {})
+            if match is Match.PARTIAL and partial == "unknown":
+                partial = str(getattr(route, "name", "unknown"))
+        return partial, {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        rt = self.runtime
+        operation, params = self.resolve(scope)
+        method, path = scope["method"], scope["path"]
+        started = rt.clock.now()
+        client_id = self._client_id_from_params(params)
+        firing: Firing | None = None
+        status: int | None = None
+        sent = 0
+        delay = 0.0
+
+        async def tracked(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        out: Send = tracked
+        if operation in THROTTLED and rt.scenario.bandwidth.bytes_per_s:
+            out = self._throttled(tracked)
+        metrics = rt.metrics
+        metrics.in_flight.inc()
+        try:
+            rules = rt.rules
+            if rules.states:
+                if rules.needs_client_id and operation == "connect":
+                    client_id, receive = await _peek_connect_client_id(receive)
+                headers: dict[str, str] = {}
+                if rules.needs_headers:
+                    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+                info = RequestInfo(operation, method, path, client_id, headers)
+                firing = rules.decide(info, rt.elapsed())
+            delay = rt.delay_for(operation)
+            if firing is not None and firing.fault.type == "delay" and firing.fault.latency is not None:
+                delay += firing.fault.latency.sample(firing.rng)
+            if delay > 0:
+                await rt.sleep(delay)
+            if firing is None or firing.fault.type == "delay":
+                await self.app(scope, receive, out)
+            else:
+                status, sent = await self._apply(firing, scope, receive, send, out)
+        finally:
+            metrics.in_flight.dec()
+            label = str(status) if status is not None else "none"
+            metrics.requests.labels(operation=operation, status=label).inc()
+            if sent:
+                metrics.bytes_served.labels(operation=operation).inc(sent)
+            if delay:
+                metrics.delay_seconds.labels(operation=operation).inc(delay)
+            if firing is not None:
+                metrics.faults.labels(rule=firing.rule, type=firing.fault.type).inc()
+            rt.journal.record(
+                at=started,
+                method=method,
+                path=path,
+                operation=operation,
+                status=status,
+                fault=firing.rule if firing else None,
+                fault_type=firing.fault.type if firing else None,
+                delay_ms=delay * 1000,
+                client_id=client_id,
+                bytes=sent,
+            )
+
+    async def _apply(
+        self, firing: Firing, scope: dict[str, Any], receive: Receive, send: Send, out: Send
+    ) -> tuple[int | None, int]:
+        """Apply a fault; returns (status sent or None, body bytes sent)."""
+        fault = firing.fault
+        if fault.type in ("status", "session_invalid", "session_expired"):
+            start, body = error_answer(fault)
+            await send(start)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return int(start["status"]), len(body)
+        if fault.type == "reset":
+            await wire.reset(scope, receive)
+            return None, 0
+        if fault.type == "hang":
+            await wire.hang(scope, receive, fault.max_s)
+            return None, 0
+        start, body = await _capture(self.app, scope, receive)
+        status = int(start["status"])
+        if fault.type == "truncate":
+            keep = truncation_point(fault, len(body))
+            return status, await wire.truncate(scope, receive, send, start, body, keep)
+        if fault.type == "dribble":
+            return status, await wire.dribble(
+                send, start, body, fault.chunk_bytes, fault.interval_s, self.runtime.sleep
+            )
+        start, body = spoil(fault, start, body, firing.rng)
+        await out(start)
+        await out({"type": "http.response.body", "body": body, "more_body": False})
+        return int(start["status"]), len(body)
+
+    def _throttled(self, send: Send) -> Send:
+        rt = self.runtime
+        chunk_bytes = rt.scenario.bandwidth.chunk_bytes
+
+        async def paced(message: Message) -> None:
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            body: bytes = message.get("body", b"")
+            more = message.get("more_body", False)
+            if not body:
+                await send(message)
+                return
+            for offset in range(0, len(body), chunk_bytes):
+                chunk = body[offset : offset + chunk_bytes]
+                wait = rt.pace(len(chunk))
+                if wait > 0:
+                    await rt.sleep(wait)
+                last = offset + chunk_bytes >= len(body)
+                await send({"type": "http.response.body", "body": chunk, "more_body": more or not last})
+
+        return paced
+
+    def _client_id_from_params(self, params: dict[str, Any]) -> str | None:
+        cid = params.get("cid")
+        if cid is not None:
+            parts = str(cid).split(":")
+            return parts[2] if len(parts) > 2 and parts[2] else None
+        store = getattr(self.runtime, "store", None)
+        if store is None:
+            return None
+        if "task_id" in params:
+            task = store.get(tasks.TABLE, str(params["task_id"]))
+            return str(task.client_id) if task is not None else None
+        if "uuid" in params:
+            ev = store.get(evidence.TABLE, str(params["uuid"]))
+            return str(ev.client_id) if ev is not None else None
+        return None
+
+
+async def _capture(app: ASGIApp, scope: dict[str, Any], receive: Receive) -> tuple[Message, bytes]:
+    """Run the app and collect its whole answer (the faults that spoil an answer need all of it)."""
+    start: Message = {}
+    chunks: list[bytes] = []
+
+    async def collect(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, collect)
+    return start, b"".join(chunks)
+
+
+async def _peek_connect_client_id(receive: Receive) -> tuple[str | None, Receive]:
+    """Read a connect body for ``target.clientId``; returns a ``receive`` that replays it."""
+    messages: list[Message] = []
+    size = 0
+    while size <= MAX_PEEK_BYTES:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    client_id: str | None = None
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+    try:
+        target = orjson.loads(body).get("target") if body else None
+        if isinstance(target, dict) and isinstance(target.get("clientId"), str | int):
+            client_id = str(target["clientId"]).strip()
+    except (orjson.JSONDecodeError, AttributeError):
+        pass
+    pending = list(messages)
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return client_id, replay
+
+
+__all__ = ["CONTROL_PREFIX", "FaultMiddleware"]

@@ -1,0 +1,122 @@
+"""The request journal: a bounded ring buffer of what the simulator answered, for tests and QA.
+
+Each entry records the method, path, operation, status, the fault applied (rule and type), the injected
+delay and the bytes sent. The buffer has a size cap (oldest entries drop first) so a soak test cannot
+exhaust memory, and can be switched off entirely (``--no-journal``) for load tests.
+
+>>> journal = Journal(capacity=2)
+>>> for status in (200, 503, 200):
+...     journal.record(method="GET", path="/x", operation="get_task", status=status)
+>>> [e.status for e in journal.query()], journal.dropped
+([503, 200], 1)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+DEFAULT_CAPACITY = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One answered request. ``delay_ms`` is the injected latency (not the measured time)."""
+
+    seq: int
+    at: float
+    method: str
+    path: str
+    operation: str
+    status: int | None  # None: no HTTP answer (reset, hang)
+    fault: str | None  # the rule that fired
+    fault_type: str | None
+    delay_ms: float
+    client_id: str | None
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Journal:
+    """A ring buffer of :class:`JournalEntry`; ``enabled=False`` makes :meth:`record` a no-op."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, *, enabled: bool = True) -> None:
+        if capacity < 1:
+            raise ValueError("journal capacity must be >= 1")
+        self.capacity = capacity
+        self.enabled = enabled
+        self._entries: deque[JournalEntry] = deque(maxlen=capacity)
+        self._seq = itertools.count(1)
+        self.total = 0
+
+    @property
+    def dropped(self) -> int:
+        return self.total - len(self._entries)
+
+    def record(
+        self,
+        *,
+        method: str,
+        path: str,
+        operation: str,
+        status: int | None,
+        at: float = 0.0,
+        fault: str | None = None,
+        fault_type: str | None = None,
+        delay_ms: float = 0.0,
+        client_id: str | None = None,
+        bytes: int = 0,
+    ) -> None:
+        if not self.enabled:
+            return
+        self.total += 1
+        self._entries.append(
+            JournalEntry(
+                next(self._seq),
+                at,
+                method,
+                path,
+                operation,
+                status,
+                fault,
+                fault_type,
+                round(delay_ms, 3),
+                client_id,
+                bytes,
+            )
+        )
+
+    def query(
+        self,
+        *,
+        operation: str | None = None,
+        status: int | None = None,
+        fault: str | None = None,
+        method: str | None = None,
+        faulted: bool | None = None,
+        since: int = 0,
+        limit: int | None = None,
+    ) -> list[JournalEntry]:
+        """Entries oldest first, filtered; ``limit`` keeps the most recent ones."""
+        out = [
+            e
+            for e in self._entries
+            if e.seq > since
+            and (operation is None or e.operation == operation)
+            and (status is None or e.status == status)
+            and (fault is None or e.fault == fault or e.fault_type == fault)
+            and (method is None or e.method == method.upper())
+            and (faulted is None or (e.fault is not None) == faulted)
+        ]
+        return out[-limit:] if limit is not None else out
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.total = 0
+
+
+__all__ = ["DEFAULT_CAPACITY", "Journal", "JournalEntry"]
