@@ -60,6 +60,7 @@ def _run(args: argparse.Namespace) -> int:
             deadline_s=120.0,
             request_timeout_s=30.0,
             trace_path=None,
+            poll_interval_s=0.1,  # a local simulator answers at once; no reason to wait seconds
         )
         outcomes, fatal = asyncio.run(collect_many(options))
         summary_path = write_summary(options, outcomes, started, fatal)
