@@ -74,8 +74,14 @@ def test_after_times_and_every_n() -> None:
 def test_window_is_relative_to_the_scenario_start() -> None:
     rs = rules({"name": "r", "window_s": [10, 20], "fault": RESET})
     assert [rs.decide(TASK, t) is not None for t in (0, 9.99, 10, 15, 19.99, 20, 100)] == [
-        False, False, True, True, True, False, False,
-    ]  # fmt: skip
+        False,
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_probability_fires_about_that_often_and_reproducibly() -> None:
@@ -181,8 +187,13 @@ def test_truncation_point_never_sends_everything() -> None:
 def test_journal_is_a_bounded_ring_with_filters_and_an_off_switch() -> None:
     journal = Journal(capacity=3)
     for i, status in enumerate([200, 503, 200, 404, 503]):
-        journal.record(method="GET", path=f"/p{i}", operation="get_task" if i % 2 else "connect", status=status,
-                       fault="r" if status == 503 else None)  # fmt: skip
+        journal.record(
+            method="GET",
+            path=f"/p{i}",
+            operation="get_task" if i % 2 else "connect",
+            status=status,
+            fault="r" if status == 503 else None,
+        )
     assert (journal.total, journal.dropped) == (5, 2)
     assert [e.path for e in journal.query()] == ["/p2", "/p3", "/p4"]
     assert [e.path for e in journal.query(status=503)] == ["/p4"]
