@@ -1,0 +1,250 @@
+"""Scenario behaviour in-process on a manual clock: latency models, lifecycles, bandwidth, clientId
+matching and determinism (same seed + same requests -> identical journal)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from simulator.app import create_app
+from simulator.clock import ManualClock
+from simulator.scenarios import Scenario
+from simulator.settings import Lifecycle, Settings
+from tests.inprocess.conftest import ADMIN, TOKEN, TR, World
+
+pytestmark = pytest.mark.anyio
+
+
+class VirtualSleep:
+    """An injected sleeper: records each delay and moves the manual clock instead of waiting."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        self.clock.advance(seconds)
+
+
+def build(
+    text: str, clock: ManualClock, *, seed: int = 3, endpoints: int = 8, **kw: Any
+) -> tuple[Starlette, VirtualSleep]:
+    sleep = VirtualSleep(clock)
+    settings = Settings(seed=seed, endpoints=endpoints, token=TOKEN, admin_token=ADMIN, **kw)
+    return create_app(settings, clock=clock, scenario=Scenario.from_text(text), sleep=sleep), sleep
+
+
+def client_for(app: Starlette) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://s", headers={"session": TOKEN}
+    )
+
+
+LATENCY = """
+latency:
+  default: {model: fixed, ms: 80}
+  operations:
+    list_tasks: {model: uniform, min_ms: 20, max_ms: 180}
+    list_evidence: {model: normal, mean_ms: 120, stddev_ms: 30}
+    module_status: {model: lognormal, median_ms: 60, sigma: 0.7}
+"""
+
+
+async def test_observed_median_latency_per_model_within_10_percent(clock: ManualClock) -> None:
+    app, _ = build(LATENCY, clock)
+    expected = {"conns": 0.080, "tasks": 0.100, "filedownload": 0.120, "status": 0.060}
+    async with client_for(app) as c:
+        for suffix, median in expected.items():
+            observed = []
+            for _ in range(600):
+                t0 = clock.now()
+                assert (await c.get(f"{TR}/{suffix}")).status_code == 200
+                observed.append(clock.now() - t0)
+            assert statistics.median(observed) == pytest.approx(median, rel=0.10), suffix
+
+
+async def test_delay_fault_adds_latency_to_matching_requests(clock: ManualClock) -> None:
+    app, sleep = build(
+        "faults:\n  - {name: slow, match: {operation: get_task}, fault: {type: delay, latency: 250}}\n", clock
+    )
+    async with client_for(app) as c:
+        await c.get(f"{TR}/conns")
+        await c.get(f"{TR}/tasks/1")
+    assert sleep.delays == [0.25]
+
+
+async def test_connect_delay_is_sampled_per_connection(clock: ManualClock) -> None:
+    app, _ = build("lifecycle:\n  connect_delay: {model: uniform, min_s: 1, max_s: 9}\n", clock)
+    async with client_for(app) as c:
+        world = World(app, c, clock)
+        for i in range(6):
+            await c.post(f"{TR}/conns/connect", json={"target": {"clientId": world.endpoint(i).client_id}})
+        clock.advance(10)
+        conns = (await c.get(f"{TR}/conns")).json()
+    delays = [(x["connectedAt"] - x["initiatedAt"]) / 1000 for x in conns]
+    assert all(1 <= d <= 9 for d in delays) and len(set(delays)) == 6
+
+
+async def test_poll_driven_tasks_with_intermediate_statuses(clock: ManualClock) -> None:
+    text = "lifecycle:\n  task_polls: 4\n  intermediate_statuses: [QUEUED, RUNNING]\n"
+    app, _ = build(text, clock, lifecycle=Lifecycle(connect_delay_s=1))
+    async with client_for(app) as c:
+        world = World(app, c, clock)
+        conn = await world.connected(0)
+        path = world.backend.files.trace_path(world.endpoint(0))
+        task_id = (await c.post(f"{TR}/conns/{conn['id']}/file", json={"path": path})).json()["taskInfo"][
+            "id"
+        ]
+        clock.advance(3600)  # time alone does not finish a poll-driven task
+        assert (await c.get(f"{TR}/filedownload")).json()["totalCount"] == 0
+        statuses = [(await c.get(f"{TR}/tasks/{task_id}")).json()["data"]["status"] for _ in range(5)]
+        assert statuses == ["STARTED", "QUEUED", "RUNNING", "COMPLETED", "COMPLETED"]
+        assert (await c.get(f"{TR}/filedownload")).json()["totalCount"] == 1
+
+
+async def test_time_driven_intermediate_statuses(clock: ManualClock) -> None:
+    text = "lifecycle:\n  task_duration: 30\n  intermediate_statuses: [RUNNING]\n"
+    app, _ = build(text, clock, lifecycle=Lifecycle(connect_delay_s=1))
+    async with client_for(app) as c:
+        world = World(app, c, clock)
+        conn = await world.connected(0)
+        path = world.backend.files.trace_path(world.endpoint(0))
+        task_id = (await c.post(f"{TR}/conns/{conn['id']}/file", json={"path": path})).json()["taskInfo"][
+            "id"
+        ]
+        seen = []
+        for _ in range(4):
+            seen.append((await c.get(f"{TR}/tasks/{task_id}")).json()["data"]["status"])
+            clock.advance(10)
+        assert seen == ["STARTED", "STARTED", "RUNNING", "COMPLETED"]
+
+
+async def test_outcome_weights_decide_task_results(clock: ManualClock) -> None:
+    text = "lifecycle:\n  task_outcomes: {COMPLETED: 2, INCOMPLETE: 1, ERROR: 1}\n"
+    app, _ = build(text, clock, endpoints=4, lifecycle=Lifecycle(connect_delay_s=1, task_duration_s=1))
+    outcomes: Counter[str] = Counter()
+    async with client_for(app) as c:
+        world = World(app, c, clock)
+        conn = await world.connected(0)
+        path = world.backend.files.trace_path(world.endpoint(0))
+        for _ in range(80):
+            task_id = (await c.post(f"{TR}/conns/{conn['id']}/file", json={"path": path})).json()["taskInfo"][
+                "id"
+            ]
+            clock.advance(1)
+            task = (await c.get(f"{TR}/tasks/{task_id}")).json()["data"]
+            outcomes[task["status"]] += 1
+            if task["status"] == "ERROR":
+                assert task["error"] and not task["results"]["fileResults"]
+            if task["status"] == "INCOMPLETE":
+                assert task["results"]["failed"] == [path]
+        assert (await c.get(f"{TR}/filedownload")).json()["totalCount"] == outcomes["COMPLETED"]
+    assert set(outcomes) == {"COMPLETED", "INCOMPLETE", "ERROR"}
+    assert 25 <= outcomes["COMPLETED"] <= 55
+
+
+async def test_offline_fraction_and_session_lifetime(clock: ManualClock) -> None:
+    text = "lifecycle:\n  offline_fraction: 1.0\n  offline_timeout_s: 20\n  session_lifetime_s: 60\n"
+    app, _ = build(text, clock)
+    async with client_for(app) as c:
+        world = World(app, c, clock)
+        await c.post(f"{TR}/conns/connect", json={"target": {"clientId": world.endpoint(0).client_id}})
+        clock.advance(19)
+        assert (await c.get(f"{TR}/conns")).json()[0]["status"] == "waiting"
+        clock.advance(1)
+        assert (await c.get(f"{TR}/conns")).json()[0]["status"] == "timeout"
+        login = await c.post("/api/v2/session/login", json={"username": "admin", "password": "tanium"})
+        session = login.json()["data"]["session"]
+        assert (await c.get(f"{TR}/conns", headers={"session": session})).status_code == 200
+        clock.advance(60)
+        assert (await c.get(f"{TR}/conns", headers={"session": session})).status_code == 403
+
+
+async def test_bandwidth_limits_evidence_downloads(clock: ManualClock) -> None:
+    text = "bandwidth: {bytes_per_s: 100000, per_connection: true, chunk_bytes: 4096}\n"
+    app, sleep = build(text, clock, lifecycle=Lifecycle(connect_delay_s=1, task_duration_s=1))
+    async with client_for(app) as c:
+        world = World(app, c, clock)
+        task = await world.completed_task(0)
+        uuid = task["results"]["fileResults"][0]["uuid"]
+        sleep.delays.clear()
+        t0 = clock.now()
+        data = (await c.get(f"{TR}/filedownload/data/{uuid}")).content
+        elapsed = clock.now() - t0
+    assert elapsed == pytest.approx(len(data) / 100_000, rel=0.01)
+    assert len(sleep.delays) == -(-len(data) // 4096)
+
+
+async def test_rules_match_client_ids_from_bodies_paths_and_records(clock: ManualClock) -> None:
+    app, _ = build("", clock, lifecycle=Lifecycle(connect_delay_s=1, task_duration_s=1))
+    target = app.state.backend.fleet.endpoint(1).client_id
+    rule = {"name": "one-host", "match": {"client_id": target}, "fault": {"type": "status", "status": 502}}
+    async with client_for(app) as c:
+        await c.post("/_sim/faults", json=rule, headers={"authorization": f"Bearer {ADMIN}"})
+        world = World(app, c, clock)
+        await world.completed_task(0)  # another endpoint: untouched
+        r = await c.post(f"{TR}/conns/connect", json={"target": {"clientId": target}})
+        assert r.status_code == 502
+        await c.delete("/_sim/faults/one-host", headers={"authorization": f"Bearer {ADMIN}"})
+        task = await world.completed_task(1)
+        await c.post("/_sim/faults", json=rule, headers={"authorization": f"Bearer {ADMIN}"})
+        assert (await c.get(f"{TR}/tasks/{task['id']}")).status_code == 502
+        uuid = task["results"]["fileResults"][0]["uuid"]
+        assert (await c.get(f"{TR}/filedownload/data/{uuid}")).status_code == 502
+        assert (await c.get(f"{TR}/conns/{task['_conn']['id']}")).status_code == 502
+        journal = (await c.get("/_sim/requests", headers={"authorization": f"Bearer {ADMIN}"})).json()[
+            "requests"
+        ]
+        assert {e["client_id"] for e in journal if e["fault"]} == {target}
+
+
+DETERMINISM = """
+latency:
+  default: {model: lognormal, median_ms: 30, sigma: 0.8}
+faults:
+  - {name: flaky, probability: 0.2, fault: {type: status, status: 503}}
+  - {name: limited, match: {operation: get_task}, probability: 0.3, fault: {type: status, status: 429}}
+  - {name: spoiled, match: {operation: list_connections}, probability: 0.25, fault: {type: malformed_json}}
+lifecycle:
+  connect_delay: {model: lognormal, median_s: 2, sigma: 0.5}
+  task_outcomes: {COMPLETED: 3, ERROR: 1}
+"""
+
+
+async def run_sequence(seed: int) -> list[dict[str, Any]]:
+    clock = ManualClock()
+    app, _ = build(DETERMINISM, clock, seed=seed)
+    async with client_for(app) as c:
+        backend = app.state.backend
+        for i in range(8):
+            ep = backend.fleet.endpoint(i)
+            await c.post(f"{TR}/conns/connect", json={"target": {"clientId": ep.client_id}})
+            for _ in range(3):
+                await c.get(f"{TR}/conns")
+                clock.advance(1)
+            for conn in backend.list_connections():
+                if conn["status"] == "connected" and conn["clientId"] == ep.client_id:
+                    path = backend.files.trace_path(ep)
+                    await c.post(f"{TR}/conns/{conn['id']}/file", json={"path": path})
+            for task_id in range(1, 4):
+                await c.get(f"{TR}/tasks/{task_id}")
+        entries = (await c.get("/_sim/requests", headers={"authorization": f"Bearer {ADMIN}"})).json()[
+            "requests"
+        ]
+    return list(entries)
+
+
+async def test_same_seed_same_requests_identical_journals() -> None:
+    first, second = await run_sequence(21), await run_sequence(21)
+    assert len(first) >= 60
+    assert first == second
+    assert {e["fault"] for e in first} >= {"flaky", "limited", "spoiled", None}
+    other = await run_sequence(22)
+    key = [(e["status"], e["fault"], e["delay_ms"]) for e in first]
+    assert key != [(e["status"], e["fault"], e["delay_ms"]) for e in other]
