@@ -63,7 +63,8 @@ else:  # pragma: no cover
 def transport_of(scope: dict[str, Any]) -> asyncio.Transport | None:
     state = scope.get("state")
     transport = state.get(TRANSPORT_KEY) if isinstance(state, dict) else None
-    return transport if isinstance(transport, asyncio.Transport) else None
+    # uvloop's transports are not asyncio.Transport subclasses: check for what we use instead.
+    return transport if hasattr(transport, "abort") and hasattr(transport, "get_extra_info") else None
 
 
 async def until_disconnect(receive: Receive, limit: float | None = None) -> bool:

@@ -248,3 +248,31 @@ async def test_same_seed_same_requests_identical_journals() -> None:
     other = await run_sequence(22)
     key = [(e["status"], e["fault"], e["delay_ms"]) for e in first]
     assert key != [(e["status"], e["fault"], e["delay_ms"]) for e in other]
+
+
+async def test_delays_are_non_blocking_hundreds_wait_at_once(clock: ManualClock) -> None:
+    """Every delayed request awaits the sleeper at the same time (no thread or lock per delay)."""
+    import asyncio
+
+    release = asyncio.Event()
+    waiting = 0
+
+    async def gated_sleep(seconds: float) -> None:
+        nonlocal waiting
+        waiting += 1
+        await release.wait()
+
+    settings = Settings(seed=1, endpoints=2, token=TOKEN, admin_token=ADMIN)
+    app = create_app(
+        settings, clock=clock, scenario=Scenario.from_text("latency: {default: 100}"), sleep=gated_sleep
+    )
+    async with client_for(app) as c:
+        requests = [asyncio.ensure_future(c.get(f"{TR}/conns")) for _ in range(300)]
+        for _ in range(10_000):  # bounded: let the 300 requests run up to their delay
+            if waiting == 300:
+                break
+            await asyncio.sleep(0)
+        assert waiting == 300  # all 300 are inside their delay together
+        assert app.state.runtime.metrics.in_flight._value.get() == 300
+        release.set()
+        assert [r.status_code for r in await asyncio.gather(*requests)] == [200] * 300
