@@ -21,14 +21,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simulator.cli import UsageError
+
+if TYPE_CHECKING:  # the CLI imports httpx and the client lazily, to keep --help instant
+    from client._client import RequestPolicy
 
 DEFAULT_OUT = "out"
 DEFAULT_CONCURRENCY = 8
 DEFAULT_DEADLINE_S = 600.0
 DEFAULT_REQUEST_TIMEOUT_S = 60.0
+DEFAULT_RETRIES = 3
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -94,6 +108,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"seconds per HTTP request (default {DEFAULT_REQUEST_TIMEOUT_S:g})",
     )
     p.add_argument("--trace-path", help="trace path on the endpoints (default: the scanner's, per platform)")
+    retry = p.add_mutually_exclusive_group()
+    retry.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=DEFAULT_RETRIES,
+        help="retries per request for transient failures (refused, reset, timeout, 429 after its "
+        f"Retry-After, 5xx), with exponential backoff (default {DEFAULT_RETRIES})",
+    )
+    retry.add_argument("--no-retry", action="store_true", help="try every request once (same as --retries 0)")
     trust = p.add_mutually_exclusive_group()
     trust.add_argument(
         "--ca-bundle",
@@ -128,6 +151,7 @@ class CollectOptions:
     ca_bundle: Path | None = None  # --ca-bundle or $SSL_CERT_FILE
     insecure: bool = False  # --insecure: no certificate verification at all
     poll_interval_s: float = 2.0  # first wait between polls of connections and tasks (backs off from there)
+    retries: int = 3  # --retries / --no-retry: retries per request (client._retry.RetryPolicy)
 
     def verify(self) -> bool | ssl.SSLContext:
         """What httpx needs: a context trusting only the bundle, False for --insecure, else True."""
@@ -136,6 +160,19 @@ class CollectOptions:
         if self.ca_bundle is not None:
             return ssl.create_default_context(cafile=str(self.ca_bundle))
         return True
+
+    def policy(self) -> RequestPolicy:
+        """The retry policy for ``retries`` (short backoffs: a CLI user is waiting).
+
+        ``retry_unsafe``: the CLI's only POSTs are the workflow's, which finds and cleans the
+        duplicates a repeated connect or file request may leave (client/_workflow.py).
+        """
+        from client._client import SingleAttempt
+        from client._retry import RetryPolicy
+
+        if self.retries < 1:
+            return SingleAttempt()
+        return RetryPolicy(attempts=self.retries + 1, initial_s=0.2, max_backoff_s=10.0, retry_unsafe=True)
 
 
 def options_from_args(args: argparse.Namespace, env: dict[str, str] | None = None) -> CollectOptions:
@@ -200,6 +237,7 @@ def options_from_args(args: argparse.Namespace, env: dict[str, str] | None = Non
         trace_path=args.trace_path,
         ca_bundle=ca_bundle,
         insecure=insecure,
+        retries=0 if getattr(args, "no_retry", False) else getattr(args, "retries", DEFAULT_RETRIES),
     )
 
 
@@ -261,6 +299,7 @@ async def collect_many(options: CollectOptions) -> tuple[list[EndpointOutcome], 
         domain=options.domain,
         timeout=timeout,
         verify=options.verify(),
+        policy=options.policy(),
     ) as client:
         client_ids = list(options.client_ids)
         if options.all:

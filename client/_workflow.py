@@ -7,10 +7,15 @@
 
 Steps: connect; list connections until ours is ``connected``; request the trace file; poll the task
 until it is terminal; find the evidence uuid (``fileResults[0].uuid``, else the evidence list); close
-the connection; stream the zip to disk; decrypt its one member and check its size and SHA-256; write
+the connection; stream the zip to disk; decrypt its one member and check its size and SHA-256 (a
+download failing those checks is fetched again, ``download_attempts`` in all); write
 ``<dest>/<clientId>.cst.gz``; delete the evidence. Whatever fails, cancellation included, the
 connection is closed and the evidence deleted on the way out (shielded, bounded by
 ``cleanup_timeout_s``). Waits go through the injected ``clock``/``sleep`` so tests run instantly.
+
+A POST that was retried or failed ambiguously (a reset or timeout after it was sent, see
+:mod:`client._retry`) may have acted twice or unseen: then cleanup also closes every live connection
+of the endpoint and settles every task on our connection, deleting the evidence each one left.
 """
 
 from __future__ import annotations
@@ -31,13 +36,16 @@ import stream_unzip
 
 from client._client import AsyncTaniumClient
 from client._errors import (
+    APIError,
     ConnectionTimedOut,
     EvidenceMissing,
     IntegrityError,
     TaniumError,
     TaskFailed,
+    TransportError,
 )
 from client._models import Connection, Evidence, Task
+from client._retry import AttemptLog, classify, track_attempts
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +173,19 @@ def extract_evidence_member(
     return members[0]
 
 
+def _may_have_acted(attempts: AttemptLog, exc: BaseException | None) -> bool:
+    """Whether a POST may have had effects we did not see: an ambiguous failure on any of its tries."""
+    if attempts.ambiguous:
+        return True
+    if exc is None:
+        return False
+    if isinstance(exc, APIError) and 400 <= exc.status < 500:
+        return False  # the server refused it (429 included)
+    if isinstance(exc, TaniumError):
+        return classify(exc) not in ("unsent", "refused")  # a bad answer means it did act
+    return True  # cancelled mid-request: assume the worst
+
+
 class EvidenceWorkflow:
     """One run of spec §7 for one endpoint; use :func:`collect_trace`. Remembers what to clean up."""
 
@@ -180,6 +201,7 @@ class EvidenceWorkflow:
         clock: Clock,
         sleep: Sleep,
         cleanup_timeout_s: float,
+        download_attempts: int = 3,
     ) -> None:
         self.client = client
         self.client_id = client_id
@@ -190,6 +212,7 @@ class EvidenceWorkflow:
         self.clock = clock
         self.sleep = sleep
         self.cleanup_timeout_s = cleanup_timeout_s
+        self.download_attempts = max(1, download_attempts)
         self.started = clock()
         self.timings: dict[str, float] = {}
         self.warnings: list[str] = []
@@ -202,6 +225,10 @@ class EvidenceWorkflow:
         self.uuid: str | None = None
         self.evidence_deleted = False
         self.temp_files: list[Path] = []
+        # duplicates a retried or ambiguous POST may have left (see the module docstring)
+        self.connect_unsure = False
+        self.request_unsure = False
+        self.cancelled = False
 
     # ------------------------------------------------------------------ the run
 
@@ -209,6 +236,8 @@ class EvidenceWorkflow:
         try:
             result = await self._collect()
         except BaseException as exc:
+            # Cancelled: clean up what we know without waiting for running tasks to end.
+            self.cancelled = isinstance(exc, asyncio.CancelledError)
             await self._cleanup()
             for warning in self.warnings:
                 exc.add_note(warning)
@@ -219,7 +248,13 @@ class EvidenceWorkflow:
 
     async def _collect(self) -> CollectResult:
         t0 = self.clock()
-        await self.client.connect(self.client_id)
+        with track_attempts() as attempts:
+            try:
+                await self.client.connect(self.client_id)
+            except BaseException as exc:
+                self.connect_unsure = _may_have_acted(attempts, exc)
+                raise
+            self.connect_unsure = _may_have_acted(attempts, None)
         conn = await self._wait_connected()
         self.connection = conn
         self.timings["connect_s"] = self.clock() - t0
@@ -227,7 +262,13 @@ class EvidenceWorkflow:
         t0 = self.clock()
         remote_path = self.requested_path or default_trace_path(conn.platform)
         self.remote_path = remote_path
-        request = await self.client.request_file(conn.id, remote_path)
+        with track_attempts() as attempts:
+            try:
+                request = await self.client.request_file(conn.id, remote_path)
+            except BaseException as exc:
+                self.request_unsure = _may_have_acted(attempts, exc)
+                raise
+            self.request_unsure = _may_have_acted(attempts, None)
         self.task_id = request.task_id
         task = await self._wait_task(request.task_id)
         self.timings["task_s"] = self.clock() - t0
@@ -335,24 +376,22 @@ class EvidenceWorkflow:
         expected: tuple[int, str | None],
     ) -> CollectResult:
         """Stream the zip to disk, extract its member, check size and SHA-256 (``expected``)."""
-        expected_size, expected_hash = expected
         self.dest.mkdir(parents=True, exist_ok=True)
         zip_path = self.dest / f".{self.client_id}.{uuid}.zip.part"
         member_path = self.dest / f".{self.client_id}.cst.gz.part"
         final_path = self.dest / f"{self.client_id}.cst.gz"
         self.temp_files += [zip_path, member_path]
-        zip_bytes = await self.client.download_evidence(uuid, zip_path)
-        member = await asyncio.to_thread(extract_evidence_member, zip_path, member_path)
-        if member.size != expected_size:
-            raise IntegrityError(
-                f"the trace in evidence {uuid} is {member.size} bytes, but the server announced "
-                f"{expected_size}: the transfer was truncated or altered; collect the endpoint again"
-            )
-        if expected_hash and _SHA256.match(expected_hash) and member.sha256 != expected_hash.lower():
-            raise IntegrityError(
-                f"the SHA-256 of the trace in evidence {uuid} is {member.sha256[:12]}…, but the server "
-                f"announced {expected_hash[:12].lower()}…: the file is corrupt; collect the endpoint again"
-            )
+        for fetch in range(1, self.download_attempts + 1):
+            # A short, corrupt or mismatching download is fetched again: the evidence is still there.
+            try:
+                zip_bytes, member = await self._fetch_checked(uuid, zip_path, member_path, expected)
+                break
+            except (IntegrityError, TransportError) as exc:
+                if fetch == self.download_attempts:
+                    if fetch > 1:
+                        exc.add_note(f"the download was fetched {fetch} times and failed each time")
+                    raise
+                log.info("download of %s failed its checks (%s); fetching it again", uuid, exc.reason)
         member_path.replace(final_path)
         return CollectResult(
             client_id=self.client_id,
@@ -370,6 +409,25 @@ class EvidenceWorkflow:
             warnings=tuple(self.warnings),
         )
 
+    async def _fetch_checked(
+        self, uuid: str, zip_path: Path, member_path: Path, expected: tuple[int, str | None]
+    ) -> tuple[int, ZipMember]:
+        """One download of the evidence, its member extracted and checked against ``expected``."""
+        expected_size, expected_hash = expected
+        zip_bytes = await self.client.download_evidence(uuid, zip_path)
+        member = await asyncio.to_thread(extract_evidence_member, zip_path, member_path)
+        if member.size != expected_size:
+            raise IntegrityError(
+                f"the trace in evidence {uuid} is {member.size} bytes, but the server announced "
+                f"{expected_size}: the transfer was truncated or altered; collect the endpoint again"
+            )
+        if expected_hash and _SHA256.match(expected_hash) and member.sha256 != expected_hash.lower():
+            raise IntegrityError(
+                f"the SHA-256 of the trace in evidence {uuid} is {member.sha256[:12]}…, but the server "
+                f"announced {expected_hash[:12].lower()}…: the file is corrupt; collect the endpoint again"
+            )
+        return zip_bytes, member
+
     # ------------------------------------------------------------------ cleanup
 
     async def _close_connection(self) -> None:
@@ -383,9 +441,69 @@ class EvidenceWorkflow:
         else:
             self.closed = True
 
+    async def _close_strays(self) -> None:
+        """After an ambiguous connect: close every live connection of the endpoint (ours are among them)."""
+        try:
+            listed = await self.client.list_connections()
+        except TaniumError as exc:
+            self._warn(f"could not list connections to close those of endpoint {self.client_id}: {exc}")
+            return
+        ours = self.connection.id if self.connection is not None and self.closed else None
+        for conn in listed:
+            live = conn.status in ("waiting", "connected")
+            if conn.client_id == self.client_id and live and conn.id != ours:
+                try:
+                    await self.client.close_connection(conn.id)
+                except TaniumError as exc:
+                    self._warn(f"could not close connection {conn.id}: {exc}")
+
+    async def _settle(self, task_id: int) -> Task | None:
+        """The task once terminal, polled within ``cleanup_timeout_s``; None if it did not end."""
+        intervals = self.poll.intervals()
+        started = self.clock()
+        while True:
+            try:
+                task = await self.client.get_task(task_id)
+            except TaniumError as exc:
+                self._warn(f"could not learn how task {task_id} ended: {exc}")
+                return None
+            if task.terminal:
+                return task
+            if self.cancelled or self.clock() - started >= self.cleanup_timeout_s:
+                return None
+            await self.sleep(next(intervals))
+
+    async def _delete_stray_tasks(self) -> None:
+        """After an ambiguous file request: settle every other task on our connection, delete its evidence."""
+        conn = self.connection
+        if conn is None:
+            return
+        try:
+            listed = await self.client.list_tasks()
+        except TaniumError as exc:
+            self._warn(f"could not list tasks to find duplicates on connection {conn.id}: {exc}")
+            return
+        for task in listed:
+            if task.metadata is None or task.metadata.connection != conn.id or task.id == self.task_id:
+                continue
+            settled = task if task.terminal else await self._settle(task.id)
+            uuid = settled.evidence_uuid if settled is not None else None
+            if settled is None:
+                self._warn(f"duplicate task {task.id} did not end: its evidence may be left behind")
+            elif uuid is not None:
+                try:
+                    await self.client.delete_evidence([uuid])
+                except TaniumError as exc:
+                    self._warn(f"could not delete evidence {uuid} of duplicate task {task.id}: {exc}")
+
     async def _delete_evidence(self) -> None:
         if self.task_id is None or self.evidence_deleted:
             return
+        if self.uuid is None and self.task_status not in ("COMPLETED", "ERROR", "INCOMPLETE"):
+            # The task was still running when the workflow stopped: its evidence appears when it ends.
+            settled = await self._settle(self.task_id)
+            if settled is not None:
+                self.task_status, self.uuid = settled.status, settled.evidence_uuid
         if self.uuid is None and self.task_status not in ("ERROR", "INCOMPLETE"):
             # The task exists but we never learnt its evidence (failure or cancellation mid-poll).
             try:
@@ -407,7 +525,11 @@ class EvidenceWorkflow:
         # Shielded so a cancelled collection still closes and deletes; bounded so it cannot hang.
         with anyio.move_on_after(self.cleanup_timeout_s, shield=True) as scope:
             await self._close_connection()
+            if self.connect_unsure:
+                await self._close_strays()
             await self._delete_evidence()
+            if self.request_unsure:
+                await self._delete_stray_tasks()
         if scope.cancelled_caught:
             self._warn(f"cleanup for endpoint {self.client_id} gave up after {self.cleanup_timeout_s:g} s")
         for temp in self.temp_files:
@@ -429,13 +551,16 @@ async def collect_trace(
     clock: Clock = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     cleanup_timeout_s: float = 60.0,
+    download_attempts: int = 3,
 ) -> CollectResult:
     """Runs spec §7 for ``client_id``; writes ``dest/<client_id>.cst.gz`` and returns what happened.
 
     ``path`` defaults to the scanner's trace path for the endpoint's platform. ``deadline_s`` bounds
-    the waits (connection, then task) from the start. Raises a :class:`~client._errors.TaniumError`:
-    ``ConnectionTimedOut``, ``TaskFailed``, ``EvidenceMissing``, ``IntegrityError`` or any API or
-    transport error; the connection is closed and the evidence deleted in every case.
+    the waits (connection, then task) from the start. A download failing its size, hash or zip check
+    (or cut short) is fetched again, ``download_attempts`` times in all. Raises a
+    :class:`~client._errors.TaniumError`: ``ConnectionTimedOut``, ``TaskFailed``, ``EvidenceMissing``,
+    ``IntegrityError`` or any API or transport error; the connection is closed and the evidence
+    deleted in every case.
 
     >>> result = await collect_trace(client, "123", dest=Path("out"), deadline_s=300)  # doctest: +SKIP
     """
@@ -449,6 +574,7 @@ async def collect_trace(
         clock=clock,
         sleep=sleep,
         cleanup_timeout_s=cleanup_timeout_s,
+        download_attempts=download_attempts,
     )
     return await workflow.run()
 

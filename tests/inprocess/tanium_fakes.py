@@ -281,6 +281,8 @@ class FakeTanium:
         self.task = router.get(f"{TR}/tasks/833").mock(
             side_effect=plays(ok(task("STARTED", uuid=None)), ok(task("COMPLETED", data=data)))
         )
+        # GET /tasks: what a workflow lists to find duplicates after an ambiguous file request
+        self.tasks = router.get(f"{TR}/tasks").mock(return_value=ok({"data": []}))
         self.close = router.delete(f"{TR}/conns/close/{CONN_ID}").mock(return_value=ok({}))
         self.evidence_list = router.get(f"{TR}/filedownload").mock(
             return_value=ok({"fileEvidence": [evidence(data=data)], "totalCount": 1})
