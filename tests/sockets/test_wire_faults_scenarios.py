@@ -1,0 +1,78 @@
+"""The reference client's evidence workflow under every scenario in scenarios/, over a real socket.
+
+Each scenario's ``expect`` lists the outcomes it allows (``success`` or a client failure reason such as
+``connection_timeout``); every endpoint's outcome must be one of them. Time is virtual on both sides
+(a manual clock moved by the injected sleepers), so minutes of simulated latency and task time take
+milliseconds; only a hang costs real time (the client's short read timeout).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from client._client import AsyncTaniumClient
+from client._errors import TaniumError
+from client._workflow import PollPolicy, collect_trace
+from simulator.app import create_app
+from simulator.clock import ManualClock
+from simulator.scenarios import Scenario, available, expected_outcomes
+from simulator.server import BackgroundServer
+from simulator.settings import Settings
+
+pytestmark = pytest.mark.sockets
+ENDPOINTS = {"huge-traces": 1}
+
+
+@pytest.mark.parametrize("name", available())
+def test_workflow_runs_under_each_scenario(name: str, tmp_path: Path) -> None:
+    scenario = Scenario.load(name)
+    clock = ManualClock()
+
+    async def virtual_sleep(seconds: float) -> None:
+        clock.advance(seconds)
+
+    settings = Settings(port=0, seed=4, endpoints=6)
+    app = create_app(settings, clock=clock, scenario=scenario, sleep=virtual_sleep)
+    backend = app.state.backend
+    count = ENDPOINTS.get(name, 3)
+    endpoints = [backend.fleet.endpoint(i) for i in range(count)]
+    client_ids = [ep.client_id for ep in endpoints]
+    for ep in endpoints:  # generate traces up front: short client timeouts must only meet faults
+        if ep.online and ep.has_trace:
+            backend.catalog.evidence_zip(backend.trace_spec(ep))
+    read_timeout = 1.0 if name == "hangs" else 30.0
+
+    async def run(url: str) -> dict[str, str]:
+        outcomes: dict[str, str] = {}
+        timeout = httpx.Timeout(30.0, read=read_timeout)
+        async with AsyncTaniumClient(url, username="admin", password="tanium", timeout=timeout) as tanium:
+            for client_id in client_ids:
+                try:
+                    await collect_trace(
+                        tanium,
+                        client_id,
+                        dest=tmp_path,
+                        deadline_s=1800.0,
+                        poll=PollPolicy(interval_s=2.0, max_interval_s=20.0),
+                        clock=clock.now,
+                        sleep=virtual_sleep,
+                        cleanup_timeout_s=30.0,
+                    )
+                    outcomes[client_id] = "success"
+                except TaniumError as exc:
+                    outcomes[client_id] = exc.reason
+        return outcomes
+
+    with BackgroundServer(settings, app=app) as server:
+        outcomes = anyio.run(run, server.url)
+    print(name, sorted(outcomes.values()))
+    allowed = expected_outcomes(scenario)
+    assert set(outcomes.values()) <= allowed, (name, outcomes)
+    if name == "baseline":
+        assert set(outcomes.values()) == {"success"}
+        state = backend.state_counts()
+        assert state["connections"]["connected"] == 0 and state["evidence"] == 0
