@@ -251,6 +251,13 @@ class RetryPolicy:
         base = min(self.max_backoff_s, self.initial_s * self.multiplier ** (retry - 1))
         return base * (1.0 - self.jitter * self.rng.random())
 
+    def wait_for(self, retry: int, exc: BaseException | None) -> float:
+        """Seconds to wait before retry number ``retry``: the backoff, or the server's longer Retry-After."""
+        delay = self.backoff(retry)
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        return delay
+
     async def execute(self, context: RequestContext, attempt: Attempt) -> httpx.Response:
         started = self.clock()
         self.stats.requests += 1
@@ -270,11 +277,7 @@ class RetryPolicy:
             return response
 
         def wait(state: tenacity.RetryCallState) -> float:
-            delay = self.backoff(state.attempt_number)
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RateLimited) and exc.retry_after is not None:
-                delay = max(delay, exc.retry_after)
-            return delay
+            return self.wait_for(state.attempt_number, state.outcome.exception() if state.outcome else None)
 
         def stop(state: tenacity.RetryCallState) -> bool:
             exc = state.outcome.exception() if state.outcome else None

@@ -1,0 +1,136 @@
+"""``tanium-sim qa``: the fault matrix. Every chosen scenario × seed, the reference client, the verdict.
+
+    tanium-sim qa                                   # every scenario, 2 seeds, 3 endpoints (make qa)
+    tanium-sim qa --scenario flaky-5xx hangs --seeds 10 --endpoints 20 --junit reports/qa.xml
+    tanium-sim qa --client no-cleanup --scenario task-errors     # a broken client: must FAIL
+
+Prints a table (scenario × outcome counts × leaks × time) and the problems of failed runs; writes
+JUnit XML (``--junit``) and JSON (``--json``). Exit 0 only when every expectation held, 1 otherwise,
+2 for usage errors (an unknown or invalid scenario, bad numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_SEEDS = 2
+DEFAULT_ENDPOINTS = 3
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number between 1 and 1000")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from simulator.qa.variants import VARIANTS
+
+    p = sub.add_parser(
+        "qa",
+        help="the QA fault matrix: every scenario × seed, the reference client, leaks and expectations",
+        description="Run the reference client against every scenario and seed on a fresh simulator; check "
+        "each endpoint's outcome against the scenario's expectations, and that nothing was left behind.",
+    )
+    p.add_argument(
+        "--scenario",
+        dest="scenarios",
+        action="extend",
+        nargs="+",
+        metavar="NAME",
+        help="scenario names (from scenarios/) or files (default: every scenario in scenarios/)",
+    )
+    p.add_argument(
+        "--seeds", type=_count, default=DEFAULT_SEEDS, help=f"seeds per scenario (default {DEFAULT_SEEDS})"
+    )
+    p.add_argument(
+        "--first-seed", type=int, default=1, help="the first seed; the others follow it (default 1)"
+    )
+    p.add_argument(
+        "--endpoints",
+        type=_count,
+        default=DEFAULT_ENDPOINTS,
+        help=f"endpoints collected per run (default {DEFAULT_ENDPOINTS})",
+    )
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML here (one test case per scenario × seed)")
+    p.add_argument("--json", metavar="FILE", help="write every run's results as JSON here")
+    p.add_argument(
+        "--client",
+        choices=sorted(VARIANTS),
+        default="reference",
+        help="the client variant; the others are deliberately broken, to see the matrix catch them",
+    )
+    p.add_argument(
+        "--request-timeout",
+        type=_seconds,
+        default=2.0,
+        help="real seconds per HTTP request: what a hang costs (default 2)",
+    )
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+    import sys
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from simulator.cli import UsageError
+    from simulator.qa.expectations import ExpectationError, Expectations
+    from simulator.qa.report import print_report, write_json, write_junit
+    from simulator.qa.runner import MatrixOptions, RunResult, run_matrix
+    from simulator.qa.variants import VARIANTS
+    from simulator.scenarios import Scenario, ScenarioError, available
+
+    names = args.scenarios or available()
+    if not names:
+        raise UsageError("no scenario to run: scenarios/ is empty; pass --scenario FILE")
+    scenarios = []
+    for name in dict.fromkeys(names):
+        try:
+            scenario = Scenario.load(name)
+            Expectations.of(scenario)
+        except (ScenarioError, ExpectationError) as exc:
+            raise UsageError(str(exc)) from None
+        scenarios.append(scenario)
+    for flag in ("junit", "json"):
+        target = getattr(args, flag)
+        if target and Path(target).is_dir():
+            raise UsageError(f"--{flag} {target} is a folder: name a file")
+    options = MatrixOptions(
+        endpoints=args.endpoints,
+        seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
+        variant=VARIANTS[args.client],
+        request_timeout_s=args.request_timeout,
+    )
+    progress = Console(stderr=True)
+
+    def on_run(run: RunResult) -> None:
+        verdict = "[green]pass[/green]" if run.ok else "[red]FAIL[/red]"
+        progress.print(
+            f"{verdict} {run.scenario} seed {run.seed} ({run.transport}, {run.duration_s:.1f} s)",
+            highlight=False,
+        )
+
+    result = asyncio.run(run_matrix(scenarios, options, on_run))
+    print_report(result, Console(file=sys.stdout, width=160))
+    if args.junit:
+        write_junit(result, Path(args.junit))
+    if args.json:
+        write_json(result, Path(args.json))
+    return 0 if result.ok else 1

@@ -1,0 +1,412 @@
+"""The fault matrix: each scenario × seed on a fresh simulator, the client over its fleet, then the checks.
+
+>>> matrix = run_matrix([Scenario.load("flaky-5xx")], MatrixOptions(endpoints=3))
+>>> result = asyncio.run(matrix)  # doctest: +SKIP
+>>> result.ok, [run.problems for run in result.runs]  # doctest: +SKIP
+(True, [[], []])
+
+Per run: a simulator is built in-process with the scenario and the seed, on a :class:`ManualClock`
+that every wait (the client's polls and backoffs, the simulator's injected latency and bandwidth)
+advances instead of sleeping, so minutes of simulated time take milliseconds and the same seed gives
+the same run. Scenarios without wire faults are driven through ``httpx.ASGITransport``; those with
+wire faults (reset, hang, truncate, dribble only exist on a socket) through a
+:class:`~simulator.server.BackgroundServer` on 127.0.0.1, port 0, where hangs end at the client's real
+read timeout (``request_timeout_s``).
+
+The client variant (:mod:`simulator.qa.variants`) collects the first ``endpoints`` endpoints one
+after the other. Then, per endpoint: the outcome is ``success`` only if the trace on disk, the
+client's result and the task's ``transferHash`` all match the ground-truth manifest (otherwise it is
+``corrupt``); a typed error is its ``reason``; anything else is ``untyped:<Exception>``. It must be
+one the scenario's expectations allow (:mod:`simulator.qa.expectations`). Per run, from the control
+namespace: no connection left ``connected``/``waiting`` and no evidence left (``/_sim/state``), and
+no request sent sooner than the ``Retry-After`` of a 429 on the same call (``/_sim/requests``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import secrets
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from client._client import AsyncTaniumClient
+from client._errors import TaniumError
+from client._retry import RetryPolicy
+from client._workflow import CollectResult, PollPolicy
+from simulator.app import create_app
+from simulator.clock import ManualClock
+from simulator.qa.expectations import SUCCESS, Expectations, endpoint_class
+from simulator.qa.variants import REFERENCE, ClientVariant
+from simulator.scenarios import Scenario
+from simulator.server import BackgroundServer
+from simulator.settings import Settings
+from simulator.state.backend import ThreatResponseBackend
+
+POLL = PollPolicy(interval_s=2.0, max_interval_s=30.0, multiplier=1.5)  # a real client's cadence
+
+
+@dataclass(frozen=True)
+class MatrixOptions:
+    """How big the matrix is and how the client runs (``deadline_s`` is simulated time)."""
+
+    endpoints: int = 3
+    seeds: tuple[int, ...] = (1, 2)
+    variant: ClientVariant = REFERENCE
+    request_timeout_s: float = 2.0  # real seconds: what a hang costs on a socket
+    deadline_s: float = 3600.0  # per endpoint, simulated: slow tasks and offline timeouts fit
+    run_timeout_s: float = 600.0  # real seconds per scenario × seed: a stuck run is reported, not waited on
+    workdir: Path | None = None  # where traces land while checked (a temporary folder by default)
+
+
+@dataclass
+class EndpointResult:
+    """One endpoint's collection and whether the scenario allows how it ended."""
+
+    client_id: str
+    klass: str  # endpoint class: default | offline | missing_trace
+    outcome: str  # success | <error reason> | corrupt | untyped:<Exception>
+    allowed: bool
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunResult:
+    """One scenario × seed: per-endpoint outcomes and the run's leak and politeness checks."""
+
+    scenario: str
+    seed: int
+    transport: str  # in-process | sockets
+    endpoints: list[EndpointResult] = field(default_factory=list)
+    leaked_connections: int = 0
+    leaked_evidence: int = 0
+    retry_after_violations: int = 0
+    requests: int = 0
+    retries: int = 0
+    duration_s: float = 0.0
+    error: str | None = None  # the run itself could not complete
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        return Counter(e.outcome for e in self.endpoints)
+
+    @property
+    def corrupt(self) -> int:
+        return sum(e.outcome == "corrupt" for e in self.endpoints)
+
+    @property
+    def untyped(self) -> int:
+        return sum(e.outcome.startswith("untyped:") for e in self.endpoints)
+
+    @property
+    def unexpected(self) -> list[EndpointResult]:
+        return [e for e in self.endpoints if not e.allowed]
+
+    @property
+    def problems(self) -> list[str]:
+        """Every expectation that did not hold, one sentence each (empty: the run passed)."""
+        out: list[str] = []
+        if self.error:
+            out.append(f"the run did not complete: {self.error}")
+        for e in self.unexpected:
+            detail = f": {e.message}" if e.message else ""
+            out.append(f"endpoint {e.client_id} ({e.klass}) ended {e.outcome}, not allowed here{detail}")
+        if self.leaked_connections:
+            out.append(f"{self.leaked_connections} connection(s) left connected or waiting")
+        if self.leaked_evidence:
+            out.append(f"{self.leaked_evidence} evidence item(s) left on the server")
+        if self.retry_after_violations:
+            out.append(f"{self.retry_after_violations} request(s) sent before the Retry-After of a 429 ended")
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "transport": self.transport,
+            "ok": self.ok,
+            "problems": self.problems,
+            "outcomes": dict(self.outcomes),
+            "leaked_connections": self.leaked_connections,
+            "leaked_evidence": self.leaked_evidence,
+            "corrupt_traces": self.corrupt,
+            "untyped_failures": self.untyped,
+            "retry_after_violations": self.retry_after_violations,
+            "requests": self.requests,
+            "retries": self.retries,
+            "duration_s": round(self.duration_s, 3),
+            "error": self.error,
+            "endpoints": [e.to_dict() for e in self.endpoints],
+        }
+
+
+@dataclass
+class MatrixResult:
+    """Every run of a matrix, in order."""
+
+    variant: str
+    endpoints: int
+    seeds: tuple[int, ...]
+    runs: list[RunResult] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.runs) and all(run.ok for run in self.runs)
+
+    def totals(self) -> dict[str, int]:
+        """The figures the issue asks for, over the whole matrix."""
+        failures = [e for run in self.runs for e in run.endpoints if e.outcome != SUCCESS]
+        return {
+            "runs": len(self.runs),
+            "failed_runs": sum(not run.ok for run in self.runs),
+            "endpoints": sum(len(run.endpoints) for run in self.runs),
+            "succeeded": sum(run.outcomes[SUCCESS] for run in self.runs),
+            "failed_typed": sum(e.outcome not in ("corrupt",) and ":" not in e.outcome for e in failures),
+            "unexpected": sum(len(run.unexpected) for run in self.runs),
+            "leaked_connections": sum(run.leaked_connections for run in self.runs),
+            "leaked_evidence": sum(run.leaked_evidence for run in self.runs),
+            "corrupt_traces": sum(run.corrupt for run in self.runs),
+            "untyped_failures": sum(run.untyped for run in self.runs),
+            "retry_after_violations": sum(run.retry_after_violations for run in self.runs),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "variant": self.variant,
+            "endpoints": self.endpoints,
+            "seeds": list(self.seeds),
+            "duration_s": round(self.duration_s, 3),
+            "totals": self.totals(),
+            "runs": [run.to_dict() for run in self.runs],
+        }
+
+
+def needs_sockets(scenario: Scenario) -> bool:
+    """Whether a scenario has wire faults (they only exist on a real socket)."""
+    return any(rule.fault.is_wire for rule in scenario.faults)
+
+
+async def run_matrix(
+    scenarios: Sequence[Scenario],
+    options: MatrixOptions = MatrixOptions(),
+    on_run: Callable[[RunResult], None] | None = None,
+) -> MatrixResult:
+    """Run every scenario × seed in turn; ``on_run`` sees each result as it completes."""
+    started = time.monotonic()
+    result = MatrixResult(options.variant.name, options.endpoints, options.seeds)
+    with tempfile.TemporaryDirectory(prefix="tanium-sim-qa-") as tmp:
+        workdir = options.workdir or Path(tmp)
+        for scenario in scenarios:
+            for seed in options.seeds:
+                run = await run_scenario(scenario, seed, options, workdir / scenario.name / f"seed-{seed}")
+                result.runs.append(run)
+                if on_run is not None:
+                    on_run(run)
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+async def run_scenario(scenario: Scenario, seed: int, options: MatrixOptions, dest: Path) -> RunResult:
+    """One scenario × seed (see the module docstring). Never raises: a broken run is reported."""
+    started = time.monotonic()
+    run = RunResult(scenario.name, seed, "sockets" if needs_sockets(scenario) else "in-process")
+    try:
+        async with asyncio.timeout(options.run_timeout_s):
+            await _run(replace(scenario, seed=None), seed, options, dest, run)
+    except TimeoutError:
+        run.error = f"still running after {options.run_timeout_s:g} s"
+    except Exception as exc:  # a broken run is a finding of the matrix, not a crash of it
+        run.error = f"{type(exc).__name__}: {exc}"
+    run.duration_s = time.monotonic() - started
+    return run
+
+
+async def _run(scenario: Scenario, seed: int, options: MatrixOptions, dest: Path, run: RunResult) -> None:
+    expectations = Expectations.of(scenario)
+    clock = ManualClock()
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(max(0.0, seconds))  # simulated time: waiting costs nothing real
+        await asyncio.sleep(0)
+
+    password = secrets.token_urlsafe(12)
+    settings = Settings(
+        host="127.0.0.1", port=0, seed=seed, endpoints=options.endpoints, username="qa", password=password
+    )
+    app = create_app(settings, clock=clock, sleep=sleep, scenario=scenario)
+    backend: ThreatResponseBackend = app.state.backend
+    client_ids = [
+        backend.fleet.endpoint(i).client_id for i in range(min(options.endpoints, backend.fleet.size))
+    ]
+    server: BackgroundServer | None = None
+    try:
+        base_url = "http://tanium-sim.qa"
+        if run.transport == "sockets":
+            server = BackgroundServer(app.state.settings, app=app)
+            await asyncio.to_thread(server.start)
+            base_url = server.url
+
+        def make_transport() -> httpx.AsyncBaseTransport | None:
+            return None if server is not None else httpx.ASGITransport(app=app)
+
+        admin_headers = {"Authorization": f"Bearer {settings.admin_token}"}
+        async with httpx.AsyncClient(
+            base_url=base_url, transport=make_transport(), headers=admin_headers, timeout=120.0
+        ) as admin:
+            manifests = {
+                cid: await _admin_json(admin, f"/_sim/endpoints/{cid}/manifest") for cid in client_ids
+            }
+            # Build the evidence zips now: a download must never wait on generation under a short timeout.
+            await asyncio.to_thread(_warm_evidence, backend, client_ids)
+            policy = options.variant.make_policy(clock.now, sleep, random.Random(seed))
+            async with AsyncTaniumClient(
+                base_url,
+                username=settings.username,
+                password=password,
+                timeout=httpx.Timeout(options.request_timeout_s),
+                transport=make_transport(),
+                policy=policy,
+            ) as client:
+                for cid in client_ids:
+                    run.endpoints.append(
+                        await _collect_one(
+                            options, client, cid, manifests[cid], expectations, backend, dest, clock, sleep
+                        )
+                    )
+            state = await _admin_json(admin, "/_sim/state")
+            journal = await _admin_json(admin, "/_sim/requests")
+    finally:
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+    run.leaked_connections = state["connections"]["connected"] + state["connections"]["waiting"]
+    run.leaked_evidence = state["evidence"] + state["evidence_pending"]
+    run.retry_after_violations = retry_after_violations(scenario, journal["requests"])
+    run.requests = int(journal["total"])
+    if isinstance(policy, RetryPolicy):
+        run.retries = policy.stats.retries
+
+
+async def _admin_json(admin: httpx.AsyncClient, path: str) -> Any:
+    response = await admin.get(path)
+    response.raise_for_status()
+    return response.json()
+
+
+def _warm_evidence(backend: ThreatResponseBackend, client_ids: list[str]) -> None:
+    for cid in client_ids:
+        endpoint = backend.fleet.by_client_id(cid)
+        if endpoint is not None and endpoint.has_trace:
+            backend.catalog.evidence_zip(backend.trace_spec(endpoint))
+
+
+async def _collect_one(
+    options: MatrixOptions,
+    client: AsyncTaniumClient,
+    client_id: str,
+    manifest: dict[str, Any],
+    expectations: Expectations,
+    backend: ThreatResponseBackend,
+    dest: Path,
+    clock: ManualClock,
+    sleep: Callable[[float], Any],
+) -> EndpointResult:
+    klass = endpoint_class(manifest)
+    message = ""
+    try:
+        result = await options.variant.collect(
+            client,
+            client_id,
+            dest=dest,
+            deadline_s=options.deadline_s,
+            poll=POLL,
+            clock=clock.now,
+            sleep=sleep,
+        )
+    except TaniumError as exc:
+        outcome, message = exc.reason, str(exc)
+    except Exception as exc:  # untyped: never allowed, whatever the scenario says
+        outcome, message = f"untyped:{type(exc).__name__}", str(exc)
+    else:
+        problem = await asyncio.to_thread(verify_trace, result, manifest, backend)
+        outcome, message = (SUCCESS, "") if problem is None else ("corrupt", problem)
+    return EndpointResult(client_id, klass, outcome, outcome in expectations.allowed(klass), message)
+
+
+def verify_trace(
+    result: CollectResult, manifest: dict[str, Any], backend: ThreatResponseBackend
+) -> str | None:
+    """None when the accepted trace matches its manifest and transferHash, else what differs.
+
+    The trace file is removed afterwards (the matrix keeps no data). The task is read from the
+    backend directly: a vendor request would go through the scenario's faults and shift them.
+    """
+    path = result.trace_path
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"the trace file {path} cannot be read ({exc.strerror})"
+    finally:
+        path.unlink(missing_ok=True)
+    digest = hashlib.sha256(data).hexdigest()
+    task = backend.get_task(str(result.task_id))["data"]
+    file_results = task["results"]["fileResults"]
+    transfer_hash = file_results[0]["response"]["transferHash"] if file_results else None
+    checks = {
+        "the trace on disk": (digest, len(data)),
+        "the client's result": (result.sha256, result.bytes),
+    }
+    for what, (sha, size) in checks.items():
+        if (sha, size) != (manifest["sha256"], manifest["size"]):
+            return f"{what} ({size} bytes, sha256 {sha[:12]}…) does not match the manifest"
+    if transfer_hash != manifest["sha256"]:
+        return f"the task's transferHash {str(transfer_hash)[:12]}… does not match the manifest"
+    return None
+
+
+def retry_after_violations(scenario: Scenario, entries: list[dict[str, Any]]) -> int:
+    """Requests repeated before the ``Retry-After`` of the 429 the same call got (journal order)."""
+    waits = {
+        rule.name: rule.fault.retry_after_s
+        for rule in scenario.faults
+        if rule.fault.type == "status" and rule.fault.status == 429 and rule.fault.retry_after_s
+    }
+    violations = 0
+    for i, entry in enumerate(entries):
+        wait = waits.get(entry.get("fault") or "")
+        if entry.get("status") != 429 or wait is None:
+            continue
+        same = (entry["method"], entry["path"])
+        after = next((e for e in entries[i + 1 :] if (e["method"], e["path"]) == same), None)
+        if after is not None and after["at"] < entry["at"] + wait - 1e-6:
+            violations += 1
+    return violations
+
+
+__all__ = [
+    "EndpointResult",
+    "MatrixOptions",
+    "MatrixResult",
+    "RunResult",
+    "needs_sockets",
+    "retry_after_violations",
+    "run_matrix",
+    "run_scenario",
+    "verify_trace",
+]
