@@ -43,9 +43,19 @@ class FaultMiddleware:
         self.routes = tuple(routes)
         # The app's IndexedRouter narrows the routes to try by path prefix; else scan them all.
         self._candidates: Callable[[str], Sequence[BaseRoute]] | None = getattr(router, "candidates", None)
+        self._resolved: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
 
     def resolve(self, scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The operation name and path parameters of a request ("unknown" when no route matches)."""
+        key = (scope["method"], scope["path"])
+        found = self._resolved.get(key)
+        if found is None:
+            if len(self._resolved) >= 8192:  # bounded: ids in paths are unbounded
+                self._resolved.clear()
+            found = self._resolved[key] = self._match(scope)
+        return found
+
+    def _match(self, scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         partial = "unknown"
         candidates = self._candidates(scope["path"]) if self._candidates is not None else self.routes
         for route in candidates:
@@ -104,12 +114,7 @@ class FaultMiddleware:
                 status, sent = await self._apply(firing, scope, receive, send, out)
         finally:
             metrics.in_flight.dec()
-            label = str(status) if status is not None else "none"
-            metrics.requests.labels(operation=operation, status=label).inc()
-            if sent:
-                metrics.bytes_served.labels(operation=operation).inc(sent)
-            if delay:
-                metrics.delay_seconds.labels(operation=operation).inc(delay)
+            metrics.observe(operation, str(status) if status is not None else "none", sent, delay)
             if firing is not None:
                 metrics.faults.labels(rule=firing.rule, type=firing.fault.type).inc()
             rt.journal.record(
