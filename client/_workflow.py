@@ -202,6 +202,7 @@ class EvidenceWorkflow:
         sleep: Sleep,
         cleanup_timeout_s: float,
         download_attempts: int = 3,
+        out_name: str | None = None,
     ) -> None:
         self.client = client
         self.client_id = client_id
@@ -213,6 +214,7 @@ class EvidenceWorkflow:
         self.sleep = sleep
         self.cleanup_timeout_s = cleanup_timeout_s
         self.download_attempts = max(1, download_attempts)
+        self.out_name = out_name or f"{client_id}.cst.gz"
         self.started = clock()
         self.timings: dict[str, float] = {}
         self.warnings: list[str] = []
@@ -379,7 +381,7 @@ class EvidenceWorkflow:
         self.dest.mkdir(parents=True, exist_ok=True)
         zip_path = self.dest / f".{self.client_id}.{uuid}.zip.part"
         member_path = self.dest / f".{self.client_id}.cst.gz.part"
-        final_path = self.dest / f"{self.client_id}.cst.gz"
+        final_path = self.dest / self.out_name
         self.temp_files += [zip_path, member_path]
         for fetch in range(1, self.download_attempts + 1):
             # A short, corrupt or mismatching download is fetched again: the evidence is still there.
@@ -552,6 +554,7 @@ async def collect_trace(
     sleep: Sleep = asyncio.sleep,
     cleanup_timeout_s: float = 60.0,
     download_attempts: int = 3,
+    out_name: str | None = None,
 ) -> CollectResult:
     """Runs spec §7 for ``client_id``; writes ``dest/<client_id>.cst.gz`` and returns what happened.
 
@@ -560,7 +563,7 @@ async def collect_trace(
     (or cut short) is fetched again, ``download_attempts`` times in all. Raises a
     :class:`~client._errors.TaniumError`: ``ConnectionTimedOut``, ``TaskFailed``, ``EvidenceMissing``,
     ``IntegrityError`` or any API or transport error; the connection is closed and the evidence
-    deleted in every case.
+    deleted in every case. ``out_name`` replaces the file name ``<client_id>.cst.gz`` (diff pulls).
 
     >>> result = await collect_trace(client, "123", dest=Path("out"), deadline_s=300)  # doctest: +SKIP
     """
@@ -575,6 +578,7 @@ async def collect_trace(
         sleep=sleep,
         cleanup_timeout_s=cleanup_timeout_s,
         download_attempts=download_attempts,
+        out_name=out_name,
     )
     return await workflow.run()
 

@@ -24,6 +24,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.traces.churn import ChurnRates
+
 EVIDENCE_PASSWORD = b"infected"
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "FINDING_KEYS",
     "PROFILES",
     "TYPES",
+    "ChurnRates",
     "GeneratedTrace",
     "TraceCatalog",
     "TraceSpec",
@@ -56,6 +59,10 @@ class TraceSpec:
     path: str | None = None  # the trace's path on the endpoint (manifest["path"]); None: platform default
     user: str = ""  # the endpoint's main user (home folders); empty: derived from the seed
     records: int | None = None  # exact record count, overriding the profile (sizes stress traces)
+    # Scan k of the chain happened at scan_time - (scan - k) * scan_interval_s (churn dates use it).
+    scan_interval_s: float = 86_400.0
+    churn: ChurnRates = field(default_factory=ChurnRates)  # how inventories change per scan
+    diff: bool = False  # True: the diff trace of scan `scan` against scan - 1 (docs/cst-format.md)
 
 
 @dataclass(frozen=True)

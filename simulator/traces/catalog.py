@@ -60,6 +60,15 @@ class TraceCatalog:
 
         return self._get(("zip", spec), build, len)
 
+    def inventory_sha256(self, spec: TraceSpec) -> str:
+        """The full trace's inventory digest (``simulator.traces.diff.inventory_digest``), cached."""
+        from simulator.traces.diff import inventory_digest, keyed, parse_ndjson
+
+        def build() -> str:
+            return inventory_digest(keyed(parse_ndjson(self.trace(spec).data)[1]))
+
+        return self._get(("inventory", spec), build, lambda _: 256)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

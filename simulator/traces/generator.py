@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from simulator.traces.artifacts import ArtifactBuilder, _pick
+from simulator.traces.churn import Inventory, Item, StoreBlock, apply_churn
 from simulator.traces.findings import FINDING_KEYS, record_findings
 from simulator.traces.profiles import DEFAULT_STRESS_RECORDS, LINUX_ARTIFACTS, PROFILES, WINDOWS_ARTIFACTS
 from simulator.traces.records import record_prefix, rfc3339
@@ -86,11 +87,36 @@ def render_trace(spec: TraceSpec) -> RenderedTrace:
 
     >>> # rendered = render_trace(spec); raw = b"".join(rendered.chunks)
     """
+    return render_inventory(spec, scan_inventory(spec))
+
+
+def chain_time(spec: TraceSpec, scan: int) -> int:
+    """Nominal time (whole seconds) of scan ``scan`` in ``spec``'s chain: what churn dates are based on."""
+    return int(spec.scan_time - (spec.scan - scan) * spec.scan_interval_s)
+
+
+def scan_inventory(spec: TraceSpec) -> Inventory:
+    """Scan ``spec.scan``'s inventory: scan 1 from the seed, then one churn step per later scan.
+
+    >>> # inv = scan_inventory(spec); len(inv.items) + sum(len(s.roots) for s in inv.stores)
+    """
+    if spec.scan < 1:
+        raise ValueError("scan must be >= 1")
+    inv = base_inventory(spec)
+    if spec.scan > 1:
+        pool = root_pool(spec.seed)
+        for scan in range(2, spec.scan + 1):
+            inv = apply_churn(inv, spec, scan, chain_time(spec, scan), pool)
+    return inv
+
+
+def base_inventory(spec: TraceSpec) -> Inventory:
+    """Scan 1's inventory, dated from scan 1's time in ``spec``'s chain."""
     if spec.profile not in PROFILES:
         raise ValueError(f"unknown profile {spec.profile!r}; expected one of {', '.join(PROFILES)}")
     if spec.platform not in ("Linux", "Windows"):
         raise ValueError(f"unknown platform {spec.platform!r}")
-    scan_time = int(spec.scan_time)
+    scan_time = chain_time(spec, 1)
     pool = root_pool(spec.seed)
     layout = random.Random(f"layout:{spec.seed}:{spec.index}")
     user = spec.user or layout.choice(_USERS)
@@ -98,54 +124,59 @@ def render_trace(spec: TraceSpec) -> RenderedTrace:
     lo, hi = PROFILES[spec.profile].nonroot_share
     budget = max(4, round(total * layout.uniform(lo, hi)))
 
-    files: list[tuple[str, bytes]] = []
-    by_type: Counter[str] = Counter()
-    findings: Counter[str] = Counter()
-    count = 0
-
+    items: list[Item] = []
     builder = ArtifactBuilder(layout, pool, scan_time, spec.platform, user, spec.hostname)
     weights = WINDOWS_ARTIFACTS if spec.platform == "Windows" else LINUX_ARTIFACTS
     slot = 0
-    while count < min(budget, total):
+    while len(items) < min(budget, total):
         kind = _pick(layout, weights)
-        generation = spec.scan if kind in _RENEWED else 0
-        builder.rng = random.Random(f"artifact:{spec.seed}:{spec.index}:{slot}:{generation}")
+        builder.rng = random.Random(
+            f"artifact:{spec.seed}:{spec.index}:{slot}:{1 if kind in _RENEWED else 0}"
+        )
         builder.n = slot
         slot += 1
         for f in builder.build(kind):
-            if not f.records:
-                continue
-            files.append((f.path, b"".join(line for _, line, _ in f.records)))
-            for type_, _, facts in f.records:
-                by_type[type_] += 1
-                findings.update(record_findings(facts, scan_time))
-            count += len(f.records)
+            items.extend(Item(f.path, type_, line, facts) for type_, line, facts in f.records)
 
     stores = store_slots(spec.platform, random.Random(f"stores:{spec.seed}:{spec.index}"), user)
     store_rng = random.Random(f"store-files:{spec.seed}:{spec.index}")
-    root_findings = pool.root_findings(scan_time)
-    remaining = total - count
+    blocks: list[StoreBlock] = []
+    remaining = total - len(items)
     while remaining > 0:
         store = next(stores)
         indices = pool.release(store.release, store.size)[:remaining]
         remaining -= len(indices)
-        files.extend(_store_files(pool, store, indices, scan_time, store_rng))
-        by_type[TYPES[store.kind]] += len(indices)
-        findings.update(chain.from_iterable(root_findings[i] for i in indices))
-        count += len(indices)
+        blocks.extend(_store_files(pool, store, indices, scan_time, store_rng))
+    empty = layout.random() < 0.1  # real traces sometimes carry empty objects; readers skip them
+    return Inventory(1, tuple(items), tuple(blocks), empty, user)
 
+
+def render_inventory(spec: TraceSpec, inv: Inventory) -> RenderedTrace:
+    """The full trace of ``inv`` with ``spec``'s header; findings counted at ``spec.scan_time``."""
+    scan_time = int(spec.scan_time)
+    by_type: Counter[str] = Counter()
+    findings: Counter[str] = Counter()
+    for item in inv.items:
+        by_type[item.type] += 1
+        findings.update(record_findings(item.facts, scan_time))
+    root_findings = root_pool(spec.seed).root_findings(scan_time)
+    for block in inv.stores:
+        by_type[block.type] += len(block.roots)
+        findings.update(chain.from_iterable(root_findings[i] for i in block.roots))
+    files = [(it.path, it.line) for it in inv.items] + [(b.path, b.data) for b in inv.stores]
+    files.sort(key=lambda f: f[0])  # stable: records of one file stay in generation order
     header = _header(spec, scan_time)
     chunks = [orjson.dumps(header) + b"\n"]
-    if layout.random() < 0.1:
-        chunks.append(b"{}\n")  # real traces sometimes carry empty objects; readers skip them
-    files.sort(key=lambda f: f[0])
+    if inv.empty_object:
+        chunks.append(b"{}\n")
     chunks.extend(data for _, data in files)
+    count = len(inv.items) + sum(len(b.roots) for b in inv.stores)
     return RenderedTrace(header, chunks, count, by_type, findings)
 
 
 def _store_files(
     pool: RootPool, store: Store, indices: list[int], scan_time: int, rng: random.Random
-) -> list[tuple[str, bytes]]:
+) -> list[StoreBlock]:
     type_ = TYPES[store.kind]
     container = None if store.kind == "cert" else store.kind
     roots = pool.roots
@@ -156,16 +187,16 @@ def _store_files(
         for i in indices:
             root = roots[i]
             path = f"{store.path}{sep}{root.file_stem}.crt"
-            out.append(
-                (path, record_prefix(path, last_modified, root.pem_size, type_) + root.tail(container))
-            )
+            data = record_prefix(path, last_modified, root.pem_size, type_) + root.tail(container)
+            out.append(StoreBlock(path, type_, data, (i,)))
         return out
     if container is None:
         size = sum(roots[i].pem_size for i in indices) + 60 * len(indices)  # with "# Subject" comments
     else:
         size = sum(len(roots[i].cert.der) + len(roots[i].alias) + 32 for i in indices) + 32
     prefix = record_prefix(store.path, last_modified, size, type_)
-    return [(store.path, prefix + prefix.join([roots[i].tail(container) for i in indices]))]
+    data = prefix + prefix.join([roots[i].tail(container) for i in indices])
+    return [StoreBlock(store.path, type_, data, tuple(indices))]
 
 
 def _header(spec: TraceSpec, scan_time: int) -> dict[str, Any]:
@@ -208,9 +239,13 @@ def gzip_chunks(chunks: Iterable[bytes], level: int = GZIP_LEVEL) -> bytes:
 
 
 def generate_trace(spec: TraceSpec) -> GeneratedTrace:
-    """The gzipped trace for ``spec`` and its ground-truth manifest (docs/cst-format.md)."""
+    """The gzipped trace for ``spec`` (full, or the diff when ``spec.diff``) and its ground-truth manifest."""
     from simulator.traces import GeneratedTrace
 
+    if spec.diff:  # the diff trace of this scan (simulator/traces/diff.py)
+        from simulator.traces.diff import generate_diff
+
+        return generate_diff(spec)
     rendered = render_trace(spec)
     data = gzip_chunks(rendered.chunks)
     manifest = {
