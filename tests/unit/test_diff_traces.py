@@ -1,4 +1,4 @@
-"""Diff traces of generated scans: the chain rebuilds every scan, churn is deterministic, bad diffs are refused."""
+"""Diff traces of generated scans: each scan is the previous one plus its diff; bad diffs are refused."""
 
 from __future__ import annotations
 
