@@ -27,7 +27,6 @@ import logging
 import os
 import random
 import re
-import secrets
 import subprocess
 import sys
 import time
@@ -39,8 +38,9 @@ import gevent
 from locust import FastHttpUser, between, constant, events, task
 from locust.runners import WorkerRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # Locust puts only loadtests/ on the path
-from loadtests import slo  # noqa: F401  (registers the SLO options and the exit-code verdict)
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # Locust puts only loadtests/ on the path
+from loadtests import slo  # noqa: E402, F401  (registers the SLO options and the exit-code verdict)
 
 log = logging.getLogger("loadtests")
 
@@ -154,6 +154,11 @@ def serve_options() -> set[str]:
     return set()
 
 
+def scenario_exists(name: str) -> bool:
+    """Whether ``name`` is a scenario file path or a file in this checkout's ``scenarios/``."""
+    return Path(name).is_file() or (ROOT / "scenarios" / f"{name}.yaml").is_file()
+
+
 def working_set_indices(fleet_size: int, working_set: int) -> list[int]:
     """``working_set`` endpoint indices spread evenly over the fleet (all of it when 0 or larger).
 
@@ -175,14 +180,13 @@ class SimulatorProcess:
     """``tanium-sim serve`` as a child process on 127.0.0.1 (port 0), its URL, and its memory over time."""
 
     def __init__(self, args: list[str], log_path: Path | None) -> None:
-        self.token = "token-" + secrets.token_hex(16)
-        self.admin_token = secrets.token_urlsafe(24)
+        self.token = self.admin_token = ""
         self.rss: list[tuple[float, int]] = []  # (seconds since start, bytes)
         self._sampler: Any = None
         command = [sys.executable, "-m", "simulator", "serve", "--host", "127.0.0.1", "--port", "0"]
-        command += ["--token", self.token, "--admin-token", self.admin_token, *args]
-        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-        # stdout carries the announcement, which names the tokens: read it, never store or print it
+        command += args  # no tokens on the command line (`ps` shows it): the simulator makes them up
+        self._log = open(log_path, "ab") if log_path else None  # noqa: SIM115  (None: Locust's stderr)
+        # stdout carries the announcement, which names the tokens: parsed here, never printed or logged
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log)
         self.started_at = time.monotonic()
         self.url = self._await_url(timeout_s=60.0)
@@ -191,6 +195,7 @@ class SimulatorProcess:
     def warm(self, working_set: int) -> None:
         """Generate the working set's traces now, so the load measures the API and not the generator."""
         started = time.monotonic()
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per warm-up request otherwise
         with httpx_client(self.url, self.token) as client:
             size = client.get(f"{TR}/status").json()["endpoints"]
             admin = {"authorization": f"Bearer {self.admin_token}"}
@@ -205,11 +210,14 @@ class SimulatorProcess:
         assert self.proc.stdout is not None
         with gevent.Timeout(timeout_s, TimeoutError("the simulator did not announce itself in time")):
             line = self.proc.stdout.readline().decode(errors="replace")
-        match = re.search(r"serving (https?://[\w.\-]+:\d+)", line)
-        if not match:
+        url = re.search(r"serving (https?://[\w.\-]+:\d+)", line)
+        token = re.search(r"session token: ([^;\s]+)", line)
+        admin = re.search(r"admin token: ([^;\s]+)", line)
+        if not (url and token and admin):
             self.stop()
             raise RuntimeError(f"the simulator did not start (exit code {self.proc.poll()}); see its log")
-        return match.group(1)
+        self.token, self.admin_token = token.group(1), admin.group(1)
+        return url.group(1)
 
     def _drain(self) -> None:
         assert self.proc.stdout is not None
@@ -257,7 +265,7 @@ class SimulatorProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-        if self._log is not subprocess.DEVNULL:
+        if self._log is not None:
             self._log.close()
 
 
@@ -272,7 +280,7 @@ def _start_simulator(environment: Any, **_kwargs: Any) -> None:
         return
     known = serve_options()
     args = ["--endpoints", str(options.sim_endpoints), "--seed", str(options.sim_seed)]
-    if options.sim_scenario and "--scenario" in known:
+    if options.sim_scenario and "--scenario" in known and scenario_exists(options.sim_scenario):
         args += ["--scenario", options.sim_scenario]
     if "--no-journal" in known:
         args.append("--no-journal")  # a journal of every request would measure the disk, not the API
@@ -346,11 +354,22 @@ class TaniumUser(FastHttpUser):
         )
 
     def pick_endpoint(self) -> dict[str, Any]:
-        """A random endpoint of the fleet no other user of this process holds, looked up by index."""
-        for _ in range(100):
-            index = self.rng.choice(self.indices) if self.indices else self.rng.randrange(self.fleet_size)
-            if index not in _in_use:
-                break
+        """A random endpoint of the fleet no other user of this process holds, looked up by index.
+
+        Two users on one endpoint would close each other's connections; when the working set is all
+        taken, the user waits for one to free up instead (give a working set larger than the users).
+        """
+        while True:
+            if self.indices is None:
+                index = self.rng.randrange(self.fleet_size)
+                if index not in _in_use or len(_in_use) * 2 > self.fleet_size:
+                    break
+            else:
+                free = [i for i in self.indices if i not in _in_use]
+                if free:
+                    index = self.rng.choice(free)
+                    break
+            gevent.sleep(self.poll_s)
         _in_use.add(index)
         url = f"{DEC}?offset={index}&limit=1"
         try:

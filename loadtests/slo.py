@@ -32,6 +32,7 @@ log = logging.getLogger("loadtests.slo")
 WORKFLOW = ("workflow", "WORKFLOW")  # (name, request type) of completed workflows
 INGEST_BYTES = ("bytes", "INGEST")
 INGEST_RECORDS = ("records", "INGEST")
+CUSTOM_TYPES = ("WORKFLOW", "INGEST", "POLL")  # custom events: units of work, not HTTP requests
 
 
 def _p95_workflow_s(stats: RequestStats) -> float | None:
@@ -42,8 +43,20 @@ def _p95_workflow_s(stats: RequestStats) -> float | None:
 
 
 def _failure_ratio(stats: RequestStats) -> float | None:
-    total = stats.total
-    return None if total.num_requests == 0 else total.num_failures / total.num_requests
+    """The worst of: failed workflows, failed ingestions, failed HTTP requests (each over its own kind).
+
+    A failed task fails a workflow without failing any request, so requests alone would hide it.
+    """
+    ok: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for (name, method), entry in stats.entries.items():
+        if (name, method) == INGEST_RECORDS:
+            continue  # the same ingestions as INGEST_BYTES
+        kind = method if method in CUSTOM_TYPES else "requests"
+        ok[kind] = ok.get(kind, 0) + entry.num_requests
+        failed[kind] = failed.get(kind, 0) + entry.num_failures
+    ratios = [failed[k] / n for k, n in ok.items() if n]
+    return max(ratios) if ratios else None
 
 
 def _ingest_mb_s(stats: RequestStats) -> float | None:
@@ -95,7 +108,7 @@ OBJECTIVES: tuple[Objective, ...] = (
     ),
     Objective(
         "slo_failure_ratio",
-        "failed requests and workflows / all requests and events",
+        "worst failure ratio of workflows, ingestions and HTTP requests",
         "",
         0.01,
         True,

@@ -8,14 +8,18 @@ import pytest
 
 # Importing locust monkey-patches the whole process for gevent unless told not to: these tests need
 # only its stats classes, and the rest of the suite must keep real threads and sockets.
+_SET_HERE = "LOCUST_SKIP_MONKEY_PATCH" not in os.environ
 os.environ.setdefault("LOCUST_SKIP_MONKEY_PATCH", "1")
 pytest.importorskip("locust")
 
-from locust.stats import RequestStats
+from locust.stats import RequestStats  # noqa: E402
 
-from loadtests import slo
-from loadtests.locustfile import status_reason, trace_path, working_set_indices
-from loadtests.shapes import SHAPES, users_at
+from loadtests import slo  # noqa: E402
+from loadtests.locustfile import status_reason, trace_path, working_set_indices  # noqa: E402
+from loadtests.shapes import SHAPES, users_at  # noqa: E402
+
+if _SET_HERE:  # read once, at import: child processes (make loadtest) must patch as usual
+    del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
 
 
 def stats_with(
