@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from simulator.faults.latency import Distribution
+from simulator.traces.churn import ChurnRates
 
 DEFAULT_PROFILE_MIX: dict[str, float] = {"small": 0.5, "medium": 0.4, "large": 0.1}
 
@@ -76,12 +77,18 @@ class Settings:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     fleet: FleetProfile = field(default_factory=FleetProfile)
     tls: TLSSettings = field(default_factory=TLSSettings)
+    # Scans after the first: every scan_interval_s of clock time while the scanner runs (0: only on
+    # demand, POST /_sim/endpoints/{clientId}/scan); churn: how inventories change between scans.
+    scan_interval_s: float = 0.0
+    churn: ChurnRates = field(default_factory=ChurnRates)
 
     def __post_init__(self) -> None:
         if self.endpoints < 0:
             raise ValueError("endpoints must be >= 0")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be between 0 and 65535")
+        if not self.scan_interval_s >= 0:
+            raise ValueError("scan_interval_s must be >= 0 (0: scans only on demand)")
         if not self.token:
             object.__setattr__(self, "token", "token-" + secrets.token_hex(16))
         if not self.admin_token:
@@ -105,6 +112,7 @@ class Settings:
             ("admin_token", str),
             ("username", str),
             ("password", str),
+            ("scan_interval_s", float),
         ):
             raw = env.get(f"TANIUM_SIM_{name.upper()}")
             if raw is not None and raw != "":

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from simulator.api import admin, platform
+from simulator.api import admin, admin_scans, platform
 from simulator.api import platform_v2 as pv2
 from simulator.api import threat_response as tr
 from simulator.api.http import authenticate
@@ -81,6 +81,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("sim_state", "GET", "/_sim/state", admin.state, auth=False),
     Operation("sim_reset", "POST", "/_sim/reset", admin.reset, auth=False),
     Operation("sim_manifest", "GET", "/_sim/endpoints/{client_id}/manifest", admin.manifest, auth=False),
+    Operation("sim_scan", "POST", "/_sim/endpoints/{client_id}/scan", admin_scans.scan, auth=False),
     Operation("sim_scenario", "GET", "/_sim/scenario", admin.scenario_get, auth=False),
     Operation("sim_scenario_put", "PUT", "/_sim/scenario", admin.scenario_put, auth=False),
     Operation("sim_faults", "GET", "/_sim/faults", admin.faults_list, auth=False),

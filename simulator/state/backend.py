@@ -13,6 +13,7 @@ an injected clock. Lifecycles are derived from stored timestamps when read (moto
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import uuid
 from collections import Counter
@@ -20,20 +21,23 @@ from dataclasses import replace
 from typing import Any
 
 from simulator.clock import Clock, SystemClock
-from simulator.errors import BadRequest, NotFound
+from simulator.errors import BadRequest, Conflict, NotFound
 from simulator.settings import Settings
 from simulator.state import connections, evidence, tasks
 from simulator.state.connections import ConnectionRecord
 from simulator.state.evidence import EvidenceRecord
 from simulator.state.filesystem import SCANNER_BYTES, EndpointFiles, normalize
 from simulator.state.fleet import Endpoint, Fleet, stable_fraction, stable_hash, weighted_choice
-from simulator.state.scanner import scanner_installed_at
+from simulator.state.scanner import ScannerBook, scanner_installed_at
 from simulator.state.sessions import SessionService
 from simulator.state.store import MemoryStore, Store
 from simulator.state.tasks import TaskRecord
 from simulator.traces import GeneratedTrace, TraceCatalog, TraceSpec
+from simulator.traces.generator import scan_id
+from simulator.traces.records import rfc3339
 
 SCAN_EPOCH = 1_793_491_200.0  # 2026-11-01T00:00:00Z: first scans happen on that day
+NOMINAL_SCAN_INTERVAL_S = 86_400.0  # trace dates advance a day per scan when scans are on demand only
 ENDPOINT_STATE = "endpoint_state"
 
 
@@ -58,6 +62,7 @@ class ThreatResponseBackend:
         self.store = store
         self.fleet = fleet
         self.catalog = catalog
+        self.started_at = clock.now()  # scan 1 of every endpoint; scheduled scans count from here
         self.files = EndpointFiles(settings.linux_trace_path, settings.windows_trace_path)
         self.sessions = SessionService(
             store,
@@ -112,12 +117,71 @@ class ThreatResponseBackend:
         return endpoint
 
     def current_scan(self, endpoint: Endpoint) -> int:
+        """The endpoint's scan number now: the last stored one plus the scheduled scans since it."""
         state = self.store.get(ENDPOINT_STATE, endpoint.client_id)
-        return int(state["scan"]) if state else 1
+        scan, since = (
+            (int(state["scan"]), float(state.get("at", self.started_at))) if state else (1, self.started_at)
+        )
+        return scan + self._scheduled_scans(endpoint, since, self.now())
+
+    def _scheduled_scans(self, endpoint: Endpoint, after: float, until: float) -> int:
+        """Scheduled scans in ``(after, until]`` that really ran (the scanner was running then).
+
+        Scan ``j + 1`` is due at ``started_at + (j + phase) * scan_interval_s`` (phase per endpoint, so a
+        fleet does not scan in lockstep). A scanner only ever stops (no event starts it again), so the
+        scans that ran are a prefix of those due: a binary search finds the last one.
+        """
+        interval = self.settings.scan_interval_s
+        if interval <= 0 or until <= after:
+            return 0
+        first = (
+            self.started_at
+            + (1 + stable_fraction(self.settings.seed, endpoint.index, "scan-phase")) * interval
+        )
+        lo = max(0, math.floor((after - first) / interval) + 1)  # first k with first + k * interval > after
+        hi = math.floor((until - first) / interval)  # last k with first + k * interval <= until
+        if hi < lo:
+            return 0
+        book = ScannerBook(self.store, self.settings.seed)
+
+        def running(k: int) -> bool:
+            return book.running_at(endpoint, first + k * interval)
+
+        if running(hi):
+            return hi - lo + 1
+        if not running(lo):
+            return 0
+        good, bad = lo, hi
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            good, bad = (mid, bad) if running(mid) else (good, mid)
+        return good - lo + 1
+
+    def scan_now(self, client_id: str) -> dict[str, Any]:
+        """``POST /_sim/endpoints/{clientId}/scan``: one more scan, now (409 when the scanner is stopped)."""
+        endpoint = self.endpoint_or_404(client_id)
+        book = ScannerBook(self.store, self.settings.seed)
+        if not book.running_at(endpoint, self.now()):
+            raise Conflict(
+                f"the scanner is not running on {endpoint.hostname}: a stopped scanner makes no scans"
+            )
+        scan = self.current_scan(endpoint) + 1
+        self.set_scan(endpoint, scan)
+        spec = self.trace_spec(endpoint, scan)
+        return {
+            "client_id": endpoint.client_id,
+            "hostname": endpoint.hostname,
+            "scan": scan,
+            "scan_id": scan_id(spec),
+            "scan_time": rfc3339(int(spec.scan_time)),
+            "path": self.files.trace_path(endpoint),
+            "diff_path": self.files.diff_path(endpoint),
+        }
 
     def trace_spec(self, endpoint: Endpoint, scan: int | None = None) -> TraceSpec:
         scan = self.current_scan(endpoint) if scan is None else scan
         offset = stable_hash(self.settings.seed, endpoint.index, "scan-offset") % 86_400
+        interval = self.settings.scan_interval_s or NOMINAL_SCAN_INTERVAL_S
         return TraceSpec(
             seed=self.settings.seed,
             index=endpoint.index,
@@ -126,9 +190,16 @@ class ThreatResponseBackend:
             platform=endpoint.platform,
             profile=endpoint.profile,
             scan=scan,
-            scan_time=SCAN_EPOCH + offset + (scan - 1) * 86_400.0,
+            scan_time=SCAN_EPOCH + offset + (scan - 1) * interval,
             scanner_version=endpoint.scanner_version,
+            scan_interval_s=interval,
+            churn=self.settings.churn,
         )
+
+    def diff_spec(self, endpoint: Endpoint, scan: int | None = None) -> TraceSpec:
+        """The spec of the diff trace of ``scan`` (default: the current one; scans >= 2 only)."""
+        full = self.trace_spec(endpoint, scan)
+        return replace(full, diff=True, path=self.files.diff_path(endpoint))
 
     def trace(self, endpoint: Endpoint, scan: int | None = None) -> GeneratedTrace:
         """The endpoint's trace (generated and cached on first use; may take a while: call off-loop)."""
@@ -148,16 +219,36 @@ class ThreatResponseBackend:
             sha256=trace.sha256,
             has_trace=endpoint.has_trace,
             online=endpoint.online,
+            inventory_sha256=self.catalog.inventory_sha256(self.trace_spec(endpoint, scan)),
+            changes=None,
         )
+        if manifest["scan"] >= 2:
+            diff = self.catalog.trace(self.diff_spec(endpoint, manifest["scan"])).manifest
+            manifest["changes"] = {
+                **diff["changes"],
+                "path": diff["path"],
+                "size": diff["size"],
+                "sha256": diff["sha256"],
+                "baseline_scan_id": diff["baseline_scan_id"],
+                "baseline_record_count": diff["baseline_record_count"],
+            }
         return manifest
 
     def _files(self, endpoint: Endpoint) -> dict[str, Any]:
+        scan = self.current_scan(endpoint)
+
         def stat() -> tuple[int, float]:
-            spec = self.trace_spec(endpoint)
+            spec = self.trace_spec(endpoint, scan)
+            return self.catalog.trace(spec).size, spec.scan_time
+
+        def diff_stat() -> tuple[int, float] | None:
+            if scan < 2:
+                return None  # the scanner writes a diff from its second scan on
+            spec = self.diff_spec(endpoint, scan)
             return self.catalog.trace(spec).size, spec.scan_time
 
         installed = scanner_installed_at(self.store, self.settings.seed, endpoint, self.now())
-        return self.files.entries(endpoint, stat, scanner_installed=installed)
+        return self.files.entries(endpoint, stat, scanner_installed=installed, diff_stat=diff_stat)
 
     # -- connections ----------------------------------------------------------------------------
     def connect(self, target: Any) -> str:
@@ -272,8 +363,10 @@ class ThreatResponseBackend:
         life = self.settings.lifecycle
         task_id = self.store.next_id("task")
         entry = self.files.lookup(self._files(endpoint), path, endpoint.is_windows)
-        if entry is not None and not entry.is_dir and entry.path == self.files.trace_path(endpoint):
-            trace = self.trace(endpoint)
+        traces = (self.files.trace_path(endpoint), self.files.diff_path(endpoint))
+        if entry is not None and not entry.is_dir and entry.path in traces:
+            is_diff = entry.path == traces[1]
+            trace = self.catalog.trace(self.diff_spec(endpoint)) if is_diff else self.trace(endpoint)
             outcome, error = "COMPLETED", None
             if life.outcome_weights:
                 draw = stable_fraction(self.settings.seed, "task-outcome", task_id)
@@ -382,6 +475,8 @@ class ThreatResponseBackend:
         endpoint = self.fleet.endpoint(record.endpoint_index)
         if record.path == self.files.trace_path(endpoint):
             return record, self.trace_spec(endpoint, record.scan)
+        if record.path == self.files.diff_path(endpoint):
+            return record, self.diff_spec(endpoint, record.scan)
         return record, None
 
     def delete_evidence(self, ids: list[str]) -> None:
@@ -442,9 +537,13 @@ class ThreatResponseBackend:
 
     def reset(self) -> None:
         self.store.clear()
+        self.started_at = self.now()  # every endpoint is back at scan 1, and the schedule restarts
 
     def set_scan(self, endpoint: Endpoint, scan: int) -> None:
-        self.store.put(ENDPOINT_STATE, endpoint.client_id, {"scan": scan})
+        """Make ``scan`` the endpoint's scan from now on (scheduled scans continue after it)."""
+        if scan < 1:
+            raise ValueError("scan must be >= 1")
+        self.store.put(ENDPOINT_STATE, endpoint.client_id, {"scan": scan, "at": self.now()})
 
 
 def _fleet(settings: Settings) -> Fleet:

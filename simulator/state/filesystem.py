@@ -91,6 +91,12 @@ class EndpointFiles:
     def trace_path(self, endpoint: Endpoint) -> str:
         return self.windows_trace_path if endpoint.is_windows else self.linux_trace_path
 
+    def diff_path(self, endpoint: Endpoint) -> str:
+        """The diff trace, next to the full one (``trace.diff.cst.gz``), present from scan 2 on."""
+        from simulator.traces.diff import diff_trace_path
+
+        return diff_trace_path(self.trace_path(endpoint))
+
     def scanner_path(self, endpoint: Endpoint) -> str:
         return WINDOWS_SCANNER if endpoint.is_windows else LINUX_SCANNER
 
@@ -100,6 +106,7 @@ class EndpointFiles:
         trace_stat: Callable[[], tuple[int, float] | None],
         *,
         scanner_installed: bool = True,
+        diff_stat: Callable[[], tuple[int, float] | None] | None = None,
     ) -> dict[str, FileEntry]:
         """Every file and directory of the endpoint, keyed for lookup."""
         if not scanner_installed:  # the uninstall package removes the binary, the traces and their folders
@@ -116,6 +123,10 @@ class EndpointFiles:
             size, modified = stat
             trace = self.trace_path(endpoint)
             files[_key(trace, windows)] = FileEntry(trace, size, modified, modified, False)
+            diff = diff_stat() if diff_stat is not None else None
+            if diff is not None:
+                path = self.diff_path(endpoint)
+                files[_key(path, windows)] = FileEntry(path, diff[0], diff[1], diff[1], False)
         for entry in list(files.values()):
             parent = mod.dirname(entry.path)
             while parent and _key(parent, windows) not in files:
