@@ -30,6 +30,15 @@ check: $(STAMP)  ## formatting, lint and types
 	$(VENV)/bin/ruff check simulator client tests loadtests
 	$(VENV)/bin/mypy
 
+# The CI-sized fault matrix; the full one (docs/qa.md): make qa QA_SEEDS=10 QA_ENDPOINTS=20
+QA_SEEDS     ?= 2
+QA_ENDPOINTS ?= 3
+
+qa: $(STAMP)  ## every scenario × QA_SEEDS seeds × QA_ENDPOINTS endpoints, reference client; JUnit/JSON in reports/
+	@mkdir -p reports
+	$(SIM) qa --seeds $(QA_SEEDS) --endpoints $(QA_ENDPOINTS) \
+		--junit reports/qa-junit.xml --json reports/qa.json $(ARGS)
+
 # Load test knobs: make loadtest LOADTEST_TIME=5m LOADTEST_USERS=40 LOADTEST_ARGS="--slo-p95-workflow-s 3"
 LOADTEST_TIME  ?= 60s
 LOADTEST_USERS ?= 12

@@ -50,7 +50,9 @@ from simulator.scenarios import Scenario
 from simulator.server import BackgroundServer
 from simulator.settings import Settings
 from simulator.state.backend import ThreatResponseBackend
+from simulator.traces import TraceCatalog
 
+CATALOG_BYTES = 384 << 20  # traces and zips kept between runs (LRU); a seed's fleet fits
 POLL = PollPolicy(interval_s=2.0, max_interval_s=30.0, multiplier=1.5)  # a real client's cadence
 
 
@@ -211,25 +213,36 @@ async def run_matrix(
     """Run every scenario × seed in turn; ``on_run`` sees each result as it completes."""
     started = time.monotonic()
     result = MatrixResult(options.variant.name, options.endpoints, options.seeds)
+    # One catalog for the whole matrix, seed by seed: the scenarios of a seed share most of their fleet,
+    # so each trace is generated once per seed instead of once per run.
+    catalog = TraceCatalog(CATALOG_BYTES)
     with tempfile.TemporaryDirectory(prefix="tanium-sim-qa-") as tmp:
         workdir = options.workdir or Path(tmp)
-        for scenario in scenarios:
-            for seed in options.seeds:
-                run = await run_scenario(scenario, seed, options, workdir / scenario.name / f"seed-{seed}")
+        for seed in options.seeds:
+            for scenario in scenarios:
+                dest = workdir / scenario.name / f"seed-{seed}"
+                run = await run_scenario(scenario, seed, options, dest, catalog=catalog)
                 result.runs.append(run)
                 if on_run is not None:
                     on_run(run)
+    order = {scenario.name: i for i, scenario in enumerate(scenarios)}
+    result.runs.sort(key=lambda run: (order[run.scenario], run.seed))
     result.duration_s = time.monotonic() - started
     return result
 
 
-async def run_scenario(scenario: Scenario, seed: int, options: MatrixOptions, dest: Path) -> RunResult:
-    """One scenario × seed (see the module docstring). Never raises: a broken run is reported."""
+async def run_scenario(
+    scenario: Scenario, seed: int, options: MatrixOptions, dest: Path, *, catalog: TraceCatalog | None = None
+) -> RunResult:
+    """One scenario × seed (see the module docstring). Never raises: a broken run is reported.
+
+    ``catalog``: generated traces to share between runs (traces depend on the seed and endpoint only).
+    """
     started = time.monotonic()
     run = RunResult(scenario.name, seed, "sockets" if needs_sockets(scenario) else "in-process")
     try:
         async with asyncio.timeout(options.run_timeout_s):
-            await _run(replace(scenario, seed=None), seed, options, dest, run)
+            await _run(replace(scenario, seed=None), seed, options, dest, run, catalog)
     except TimeoutError:
         run.error = f"still running after {options.run_timeout_s:g} s"
     except Exception as exc:  # a broken run is a finding of the matrix, not a crash of it
@@ -238,7 +251,14 @@ async def run_scenario(scenario: Scenario, seed: int, options: MatrixOptions, de
     return run
 
 
-async def _run(scenario: Scenario, seed: int, options: MatrixOptions, dest: Path, run: RunResult) -> None:
+async def _run(
+    scenario: Scenario,
+    seed: int,
+    options: MatrixOptions,
+    dest: Path,
+    run: RunResult,
+    catalog: TraceCatalog | None,
+) -> None:
     expectations = Expectations.of(scenario)
     clock = ManualClock()
 
@@ -252,6 +272,8 @@ async def _run(scenario: Scenario, seed: int, options: MatrixOptions, dest: Path
     )
     app = create_app(settings, clock=clock, sleep=sleep, scenario=scenario)
     backend: ThreatResponseBackend = app.state.backend
+    if catalog is not None:
+        backend.catalog = catalog  # before the first request: nothing was generated yet
     client_ids = [
         backend.fleet.endpoint(i).client_id for i in range(min(options.endpoints, backend.fleet.size))
     ]

@@ -1,0 +1,35 @@
+"""The CI-sized fault matrix (what ``make qa`` runs): every scenario, 2 seeds, a few endpoints, must pass.
+
+Wire-fault scenarios (resets, hangs, truncation, dribble) run over uvicorn on 127.0.0.1 here; the
+others in-process. The JUnit report must list every scenario file in scenarios/.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from simulator.cli import main
+from simulator.scenarios import available
+
+pytestmark = [pytest.mark.sockets, pytest.mark.slow]
+
+
+def test_every_scenario_passes_with_the_reference_client(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junit, report = tmp_path / "qa-junit.xml", tmp_path / "qa.json"
+    code = main(["qa", "--seeds", "2", "--endpoints", "2", "--junit", str(junit), "--json", str(report)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    root = ET.parse(junit).getroot()
+    assert {suite.get("name") for suite in root} == set(available())
+    assert root.get("failures") == "0" and root.get("tests") == str(2 * len(available()))
+    totals = json.loads(report.read_text())["totals"]
+    assert totals["leaked_connections"] == totals["leaked_evidence"] == 0
+    assert totals["corrupt_traces"] == totals["untyped_failures"] == totals["retry_after_violations"] == 0
+    transports = {run["scenario"]: run["transport"] for run in json.loads(report.read_text())["runs"]}
+    assert transports["hangs"] == transports["connection-resets"] == "sockets"
