@@ -33,3 +33,34 @@ def test_every_scenario_passes_with_the_reference_client(
     assert totals["corrupt_traces"] == totals["untyped_failures"] == totals["retry_after_violations"] == 0
     transports = {run["scenario"]: run["transport"] for run in json.loads(report.read_text())["runs"]}
     assert transports["hangs"] == transports["connection-resets"] == "sockets"
+
+
+@pytest.mark.anyio
+async def test_a_hang_ends_at_the_read_timeout_and_the_retry_recovers() -> None:
+    import httpx
+
+    from client._client import AsyncTaniumClient
+    from client._errors import TimeoutError_
+    from client._retry import RetryPolicy
+    from simulator.app import create_app
+    from simulator.scenarios import Scenario
+    from simulator.server import BackgroundServer
+    from simulator.settings import Settings
+
+    hang_once = (
+        "faults: [{name: stuck, match: {operation: list_tasks}, times: 1, fault: {type: hang, max_s: 30}}]"
+    )
+    settings = Settings(port=0, endpoints=1)
+    app = create_app(settings, scenario=Scenario.from_text(hang_once))
+    timeout = httpx.Timeout(0.3)
+    with BackgroundServer(settings, app=app) as server:
+        async with AsyncTaniumClient(server.url, token=settings.token, timeout=timeout) as once:
+            with pytest.raises(TimeoutError_, match=r"within 0.3 s \(read timeout\)"):
+                await once.list_tasks()
+        app.state.runtime.reset_faults()
+        policy = RetryPolicy(initial_s=0.01)
+        async with AsyncTaniumClient(
+            server.url, token=settings.token, timeout=timeout, policy=policy
+        ) as retrying:
+            assert await retrying.list_tasks() == []
+        assert policy.stats.retries == 1
