@@ -18,7 +18,7 @@ import os
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,6 +108,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"seconds per HTTP request (default {DEFAULT_REQUEST_TIMEOUT_S:g})",
     )
     p.add_argument("--trace-path", help="trace path on the endpoints (default: the scanner's, per platform)")
+    p.add_argument(
+        "--diff",
+        action="store_true",
+        help="pull the scanner's diff trace when OUT holds the endpoint's previous inventory (else the full "
+        "trace) and write the rebuilt current inventory; reports bytes transferred vs full traces",
+    )
     retry = p.add_mutually_exclusive_group()
     retry.add_argument(
         "--retries",
@@ -152,6 +158,7 @@ class CollectOptions:
     insecure: bool = False  # --insecure: no certificate verification at all
     poll_interval_s: float = 2.0  # first wait between polls of connections and tasks (backs off from there)
     retries: int = 3  # --retries / --no-retry: retries per request (client._retry.RetryPolicy)
+    diff: bool = False  # --diff: pull diff traces against the inventories kept in OUT (client._diff)
 
     def verify(self) -> bool | ssl.SSLContext:
         """What httpx needs: a context trusting only the bundle, False for --insecure, else True."""
@@ -238,6 +245,7 @@ def options_from_args(args: argparse.Namespace, env: dict[str, str] | None = Non
         ca_bundle=ca_bundle,
         insecure=insecure,
         retries=0 if getattr(args, "no_retry", False) else getattr(args, "retries", DEFAULT_RETRIES),
+        diff=bool(getattr(args, "diff", False)),
     )
 
 
@@ -255,9 +263,12 @@ class EndpointOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     inventory: dict[str, Any] | None = None
+    diff: dict[str, Any] | None = None  # --diff only: mode, bytes transferred, full-trace bytes
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "client_id"}
+        return {
+            k: v for k, v in self.__dict__.items() if k != "client_id" and not (k == "diff" and v is None)
+        }
 
 
 def _inventory_reader() -> Callable[[Path], dict[str, Any]] | None:
@@ -276,8 +287,13 @@ def _inventory_reader() -> Callable[[Path], dict[str, Any]] | None:
     return read
 
 
-async def collect_many(options: CollectOptions) -> tuple[list[EndpointOutcome], str | None]:
-    """Collects every endpoint with bounded concurrency; returns the outcomes and a fatal error, if any."""
+async def collect_many(
+    options: CollectOptions, *, transport: Any = None
+) -> tuple[list[EndpointOutcome], str | None]:
+    """Collects every endpoint with bounded concurrency; returns the outcomes and a fatal error, if any.
+
+    ``transport`` (an httpx transport) is for tests: ``httpx.ASGITransport(app)`` runs in-process.
+    """
     import httpx
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -300,6 +316,7 @@ async def collect_many(options: CollectOptions) -> tuple[list[EndpointOutcome], 
         timeout=timeout,
         verify=options.verify(),
         policy=options.policy(),
+        transport=transport,
     ) as client:
         client_ids = list(options.client_ids)
         if options.all:
@@ -325,15 +342,32 @@ async def collect_many(options: CollectOptions) -> tuple[list[EndpointOutcome], 
                 async with semaphore:
                     started = time.monotonic()
                     try:
-                        result = await collect_trace(
-                            client,
-                            outcome.client_id,
-                            dest=options.out,
-                            path=options.trace_path,
-                            deadline_s=options.deadline_s,
-                            poll=PollPolicy(interval_s=options.poll_interval_s),
-                        )
-                        outcome.bytes, outcome.sha256 = result.bytes, result.sha256
+                        if options.diff:
+                            from client._diff import collect_inventory
+
+                            pulled = await collect_inventory(
+                                client,
+                                outcome.client_id,
+                                dest=options.out,
+                                path=options.trace_path,
+                                deadline_s=options.deadline_s,
+                                poll=PollPolicy(interval_s=options.poll_interval_s),
+                            )
+                            result = pulled.last
+                            outcome.diff = pulled.to_dict()
+                            outcome.bytes = pulled.trace_path.stat().st_size
+                            outcome.sha256 = pulled.trace_sha256
+                            result = replace(result, trace_path=pulled.trace_path, warnings=pulled.warnings)
+                        else:
+                            result = await collect_trace(
+                                client,
+                                outcome.client_id,
+                                dest=options.out,
+                                path=options.trace_path,
+                                deadline_s=options.deadline_s,
+                                poll=PollPolicy(interval_s=options.poll_interval_s),
+                            )
+                            outcome.bytes, outcome.sha256 = result.bytes, result.sha256
                         outcome.trace_path = str(result.trace_path)
                         outcome.timings = dict(result.timings)
                         outcome.warnings = list(result.warnings)
@@ -367,6 +401,22 @@ async def collect_many(options: CollectOptions) -> tuple[list[EndpointOutcome], 
     return outcomes, None
 
 
+def transfer_totals(outcomes: list[EndpointOutcome]) -> dict[str, Any]:
+    """``--diff``: bytes downloaded vs what full traces would have taken, and pulls by mode."""
+    done = [o.diff for o in outcomes if o.diff is not None]
+    moved = sum(int(d["bytes_transferred"]) for d in done)
+    full = sum(int(d["full_trace_bytes"]) for d in done)
+    modes: dict[str, int] = {}
+    for d in done:
+        modes[d["mode"]] = modes.get(d["mode"], 0) + 1
+    return {
+        "bytes_transferred": moved,
+        "full_trace_bytes": full,
+        "ratio": round(moved / full, 4) if full else None,
+        "modes": dict(sorted(modes.items())),
+    }
+
+
 def write_summary(
     options: CollectOptions, outcomes: list[EndpointOutcome], started: float, fatal: str | None
 ) -> Path:
@@ -378,6 +428,7 @@ def write_summary(
         "duration_s": round(time.monotonic() - started, 3),
         "error": fatal,
         "counts": {"total": len(outcomes), "ok": ok, "failed": len(outcomes) - ok},
+        **({"transfer": transfer_totals(outcomes)} if options.diff else {}),
         "endpoints": {o.client_id: o.to_dict() for o in outcomes},
     }
     options.out.mkdir(parents=True, exist_ok=True)
@@ -410,8 +461,12 @@ def _run(args: argparse.Namespace) -> int:
     for o in failed:
         reasons[o.reason or "error"] = reasons.get(o.reason or "error", 0) + 1
     why = f" ({', '.join(f'{n} {r}' for r, n in sorted(reasons.items()))})" if reasons else ""
+    moved = ""
+    if options.diff:
+        t = transfer_totals(outcomes)
+        moved = f"; {t['bytes_transferred']:,} bytes transferred vs {t['full_trace_bytes']:,} for full traces"
     print(
         f"collected {len(outcomes) - len(failed)} of {len(outcomes)} endpoints into {options.out}, "
-        f"{len(failed)} failed{why}, in {time.monotonic() - started:.1f} s; summary: {summary_path}"
+        f"{len(failed)} failed{why}, in {time.monotonic() - started:.1f} s{moved}; summary: {summary_path}"
     )
     return 1 if failed else 0

@@ -299,6 +299,7 @@ class InventoryResult:
     bytes_transferred: int  # evidence zips downloaded (a rejected diff counts too)
     full_trace_bytes: int  # what the full trace's zip weighs (estimated from the rebuilt trace for diffs)
     last: CollectResult  # the last download
+    trace_sha256: str = ""  # of the trace file now in the output folder
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -372,14 +373,15 @@ async def collect_inventory(
                         state.record_count,
                         state.scan_id,
                     )
+                    sha = state.trace_sha256
                 else:
                     size = await asyncio.to_thread(current.write, trace_path)
                     digest, count, scan_id = current.digest(), len(current.records), current.scan_id or ""
-                    _save_state(folder, client_id, current, state.remote_path, digest)
+                    sha = _save_state(folder, client_id, current, state.remote_path, digest)
                 overhead = max(0, pulled.zip_bytes - pulled.bytes)  # zip framing around the member
                 return InventoryResult(
                     client_id, mode, trace_path, scan_id, count, digest, transferred, size + overhead,
-                    pulled, tuple([*pulled.warnings, *warnings]),
+                    pulled, sha, tuple([*pulled.warnings, *warnings]),
                 )  # fmt: skip
             finally:
                 pulled.trace_path.unlink(missing_ok=True)
@@ -387,24 +389,26 @@ async def collect_inventory(
     transferred += full.zip_bytes
     inventory = await asyncio.to_thread(Inventory.from_trace, full.trace_path)
     digest = inventory.digest()
-    _save_state(folder, client_id, inventory, full.remote_path, digest)
+    sha = _save_state(folder, client_id, inventory, full.remote_path, digest)
     return InventoryResult(
         client_id, "full", full.trace_path, inventory.scan_id or "", len(inventory.records), digest,
-        transferred, full.zip_bytes, full, tuple([*full.warnings, *warnings]),
+        transferred, full.zip_bytes, full, sha, tuple([*full.warnings, *warnings]),
     )  # fmt: skip
 
 
-def _save_state(dest: Path, client_id: str, inventory: Inventory, remote_path: str, digest: str) -> None:
+def _save_state(dest: Path, client_id: str, inventory: Inventory, remote_path: str, digest: str) -> str:
     spec = inventory.header.get("api_specific")
     scan_time = spec.get("scan_time") if isinstance(spec, dict) else None
+    trace_sha256 = _file_sha256(dest / f"{client_id}.cst.gz")
     InventoryState(
         scan_id=inventory.scan_id or "",
         scan_time=scan_time if isinstance(scan_time, str) else None,
         record_count=len(inventory.records),
         inventory_sha256=digest,
         remote_path=remote_path,
-        trace_sha256=_file_sha256(dest / f"{client_id}.cst.gz"),
+        trace_sha256=trace_sha256,
     ).save(dest, client_id)
+    return trace_sha256
 
 
 __all__ = [

@@ -13,10 +13,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from simulator.traces import GeneratedTrace, TraceSpec
+    from simulator.traces.churn import Inventory
 
 T = TypeVar("T")
 
@@ -49,7 +51,32 @@ class TraceCatalog:
         """The generated trace for ``spec`` (built once, then served from memory)."""
         from simulator.traces.generator import generate_trace
 
-        return self._get(("trace", spec), lambda: generate_trace(spec), lambda t: t.size + 4096)
+        # Later scans and diffs build on the cached chain of inventories; scan 1 needs none.
+        chained = spec.scan > 1 or spec.diff
+        return self._get(
+            ("trace", spec),
+            lambda: generate_trace(spec, self.inventory) if chained else generate_trace(spec),
+            lambda t: t.size + 4096,
+        )
+
+    def inventory(self, spec: TraceSpec) -> Inventory:
+        """Scan ``spec.scan``'s inventory, one churn step from the cached previous scan when there is one."""
+        from simulator.traces.generator import previous_spec, scan_inventory
+
+        full = replace(spec, diff=False, path=None)
+        chain = [full]
+        with self._lock:  # walk down to the newest scan already held (no recursion: chains can be long)
+            while chain[-1].scan > 1 and ("inventory", chain[-1]) not in self._entries:
+                chain.append(previous_spec(chain[-1]))
+        previous: Inventory | None = None
+        for step in reversed(chain):
+            previous = self._get(
+                ("inventory", step),
+                lambda step=step, prev=previous: scan_inventory(step, prev),  # type: ignore[misc]
+                lambda inv: sum(len(i.line) for i in inv.items) + sum(len(b.data) for b in inv.stores),
+            )
+        assert previous is not None
+        return previous
 
     def evidence_zip(self, spec: TraceSpec) -> bytes:
         """The evidence zip Tanium would serve for the trace file of ``spec``."""
@@ -67,7 +94,7 @@ class TraceCatalog:
         def build() -> str:
             return inventory_digest(keyed(parse_ndjson(self.trace(spec).data)[1]))
 
-        return self._get(("inventory", spec), build, lambda _: 256)
+        return self._get(("digest", spec), build, lambda _: 256)
 
     def clear(self) -> None:
         with self._lock:

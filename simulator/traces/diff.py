@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ import orjson
 
 if TYPE_CHECKING:
     from simulator.traces import GeneratedTrace, TraceSpec
+    from simulator.traces.churn import Inventory
 
 Record = dict[str, Any]
 Key = tuple[str, str, str, int]
@@ -175,22 +176,30 @@ def encode_objects(objects: Iterable[Record]) -> bytes:
     return gzip_chunks(orjson.dumps(o) + b"\n" for o in objects)
 
 
-def generate_diff(spec: TraceSpec) -> GeneratedTrace:
+def generate_diff(
+    spec: TraceSpec, inventory: Callable[[TraceSpec], Inventory] | None = None
+) -> GeneratedTrace:
     """The diff trace of scan ``spec.scan`` against scan ``spec.scan - 1``, and its manifest.
 
     >>> # diff = generate_diff(replace(spec, scan=2, diff=True)); diff.manifest["changes"]["added"]
     """
     from simulator.traces import GeneratedTrace
-    from simulator.traces.churn import apply_churn
-    from simulator.traces.generator import DEFAULT_TRACE_PATHS, chain_time, render_inventory, scan_inventory
-    from simulator.traces.roots import root_pool
+    from simulator.traces.generator import (
+        DEFAULT_TRACE_PATHS,
+        previous_spec,
+        render_inventory,
+        scan_inventory,
+    )
 
     if spec.scan < 2:
         raise ValueError("a diff trace exists from scan 2 on")
     full = replace(spec, diff=False, path=None)
-    prev_spec = replace(full, scan=spec.scan - 1, scan_time=spec.scan_time - spec.scan_interval_s)
-    prev_inv = scan_inventory(prev_spec)
-    inv = apply_churn(prev_inv, full, spec.scan, chain_time(full, spec.scan), root_pool(spec.seed))
+    prev_spec = previous_spec(full)
+    if inventory is None:
+        prev_inv = scan_inventory(prev_spec)
+        inv = scan_inventory(full, prev_inv)
+    else:
+        prev_inv, inv = inventory(prev_spec), inventory(full)
     old_header, old_records = parse_ndjson(b"".join(render_inventory(prev_spec, prev_inv).chunks))
     new_header, new_records = parse_ndjson(b"".join(render_inventory(full, inv).chunks))
     objects = diff_objects(old_header, old_records, new_header, new_records)

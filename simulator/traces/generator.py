@@ -20,8 +20,8 @@ import struct
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -95,19 +95,28 @@ def chain_time(spec: TraceSpec, scan: int) -> int:
     return int(spec.scan_time - (spec.scan - scan) * spec.scan_interval_s)
 
 
-def scan_inventory(spec: TraceSpec) -> Inventory:
+def scan_inventory(spec: TraceSpec, previous: Inventory | None = None) -> Inventory:
     """Scan ``spec.scan``'s inventory: scan 1 from the seed, then one churn step per later scan.
+
+    ``previous`` (scan ``spec.scan - 1``'s inventory, when the caller has it) saves rebuilding the chain.
 
     >>> # inv = scan_inventory(spec); len(inv.items) + sum(len(s.roots) for s in inv.stores)
     """
     if spec.scan < 1:
         raise ValueError("scan must be >= 1")
+    if previous is not None and previous.scan == spec.scan - 1:
+        return apply_churn(previous, spec, spec.scan, chain_time(spec, spec.scan), root_pool(spec.seed))
     inv = base_inventory(spec)
     if spec.scan > 1:
         pool = root_pool(spec.seed)
         for scan in range(2, spec.scan + 1):
             inv = apply_churn(inv, spec, scan, chain_time(spec, scan), pool)
     return inv
+
+
+def previous_spec(spec: TraceSpec) -> TraceSpec:
+    """The full-trace spec of the scan before ``spec``'s (scan >= 2)."""
+    return replace(spec, scan=spec.scan - 1, scan_time=spec.scan_time - spec.scan_interval_s, diff=False)
 
 
 def base_inventory(spec: TraceSpec) -> Inventory:
@@ -238,15 +247,20 @@ def gzip_chunks(chunks: Iterable[bytes], level: int = GZIP_LEVEL) -> bytes:
     return b"".join(out)
 
 
-def generate_trace(spec: TraceSpec) -> GeneratedTrace:
-    """The gzipped trace for ``spec`` (full, or the diff when ``spec.diff``) and its ground-truth manifest."""
+def generate_trace(
+    spec: TraceSpec, inventory: Callable[[TraceSpec], Inventory] = scan_inventory
+) -> GeneratedTrace:
+    """The gzipped trace for ``spec`` (full, or the diff when ``spec.diff``) and its ground-truth manifest.
+
+    ``inventory`` gives a scan's inventory (the catalog passes its cached chain).
+    """
     from simulator.traces import GeneratedTrace
 
     if spec.diff:  # the diff trace of this scan (simulator/traces/diff.py)
         from simulator.traces.diff import generate_diff
 
-        return generate_diff(spec)
-    rendered = render_trace(spec)
+        return generate_diff(spec, inventory)
+    rendered = render_inventory(spec, inventory(spec))
     data = gzip_chunks(rendered.chunks)
     manifest = {
         "client_id": spec.client_id,
