@@ -328,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     token = "token-" + secrets.token_hex(16)
     headers = {"session": token, "Content-Type": "application/json"}
     print(
-        f"bench_api: {machine()}; {args.connections} connections, {args.seconds:g} s per run, best of {args.rounds}"
+        f"bench_api: {machine()}; {args.connections} connections,"
+        f" {args.seconds:g} s per run, best of {args.rounds}"
     )
     results: dict[str, dict[str, LoadResult]] = {}
     with tempfile.TemporaryDirectory() as tmp, serve(simulator_command(token, args.endpoints)) as sim:

@@ -118,7 +118,7 @@ OBJECTIVES: tuple[Objective, ...] = (
         "slo_ingest_mb_s",
         "download + read rate of one ingestion stream (MB of zip per second)",
         "MB/s",
-        5.0,
+        2.0,
         False,
         _ingest_mb_s,
         needs="IngestionUser",
