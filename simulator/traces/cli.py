@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--records", type=int, help="exact record count (sizes stress traces)")
     p.add_argument("--out", required=True, help="output file (gzipped CST)")
     p.set_defaults(func=_generate)
+    from simulator.cli import trace_diff  # trace diff | apply
+
+    trace_diff.register(sub)
 
 
 def _generate(args: argparse.Namespace) -> int:
