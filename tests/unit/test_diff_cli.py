@@ -78,3 +78,49 @@ def test_usage_errors_exit_2(scans: list[Path], tmp_path: Path, capsys: pytest.C
     assert main(["trace", "diff", str(scans[0]), str(scans[1]), "--out", str(diff)]) == 0
     assert main(["trace", "diff", str(diff), str(scans[1]), "--out", str(tmp_path / "x")]) == 2
     assert "is a diff trace" in capsys.readouterr().err
+
+
+def test_collect_diff_reports_bytes_beside_full_traces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import httpx
+
+    import client._cli as cli
+    from simulator.app import create_app
+    from simulator.clock import ManualClock
+    from simulator.settings import FleetProfile, Lifecycle, Settings
+
+    settings = Settings(
+        seed=3, endpoints=3, token="token-x", admin_token="adm",
+        fleet=FleetProfile(profile_mix={"small": 1.0}),
+        lifecycle=Lifecycle(connect_delay_s=0.0, task_duration_s=0.0), churn=CHURN,
+    )  # fmt: skip
+    app = create_app(settings, clock=ManualClock())
+    real = cli.collect_many
+    monkeypatch.setattr(
+        cli, "collect_many", lambda options: real(options, transport=httpx.ASGITransport(app=app))
+    )
+    argv = ["collect", "--url", "http://sim", "--token", "token-x", "--all", "--diff", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    first = json.loads((tmp_path / "summary.json").read_text())
+    assert first["transfer"]["modes"] == {"full": 3}
+    backend = app.state.backend
+    for i in range(3):
+        backend.scan_now(backend.fleet.endpoint(i).client_id)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    transfer = summary["transfer"]
+    assert (
+        transfer["modes"] == {"diff": 3} and transfer["bytes_transferred"] < transfer["full_trace_bytes"] / 5
+    )
+    assert f"{transfer['bytes_transferred']:,} bytes transferred vs {transfer['full_trace_bytes']:,}" in out
+    for client_id, entry in summary["endpoints"].items():
+        truth = backend.manifest(client_id, 2)
+        assert entry["diff"]["inventory_sha256"] == truth["inventory_sha256"]
+        assert entry["inventory"]["findings"] == truth["findings"]
+    assert main(argv) == 0  # no new scan: the diff pulled is the one already applied
+    modes = json.loads((tmp_path / "summary.json").read_text())["transfer"]["modes"]
+    assert modes == {"unchanged": 3}
