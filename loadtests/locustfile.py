@@ -588,3 +588,94 @@ class PollingStormUser(TaniumUser):
     def recent_evidence(self) -> None:
         with contextlib.suppress(WorkflowFailed):
             self.call("GET", f"{TR}/filedownload?limit=50&sort=-downloaded", "/filedownload?limit=50", "poll")
+
+
+class DiffIngestionUser(TaniumUser):
+    """Diff ingestion (docs/cst-format.md "Diff traces"): most iterations pull an endpoint's diff trace and
+    apply it to the inventory this user holds for it; a few (and the first per endpoint) pull the full trace.
+
+    Events: ``DIFF diff bytes`` / ``DIFF full bytes`` (downloads by kind), ``DIFF fallback`` (a diff that did
+    not fit the inventory held, or none on the endpoint: a full pull follows; expected, so not a failure).
+    Inventories are held per process, like endpoints in use, so users share them. With ``--start-simulator``
+    the user first asks the local simulator for a new scan (``POST /_sim/endpoints/{id}/scan``) so there
+    is a diff to pull; against another server, scans come from its own schedule.
+    """
+
+    wait_time = constant(0)
+    weight = 1
+    full_share = 0.1  # iterations that pull the full trace even when a diff would do
+    held_max = 256  # inventories held per process (oldest dropped first): bounds memory on large fleets
+    held: dict[str, Any] = {}  # clientId -> client._diff.Inventory, shared by the process's users
+
+    def fetch(self, cid: str, path: str, deadline: float, step: str) -> bytes:
+        body = {"path": path}
+        info = self.call("POST", f"{TR}/conns/{cid}/file", "/conns/{cid}/file", "request_file", json=body)
+        task_id = int(info.json()["taskInfo"]["id"])
+        for _ in self.polls(deadline, "wait_task"):
+            data = self.call("GET", f"{TR}/tasks/{task_id}", "/tasks/{id}", "wait_task").json()["data"]
+            status = data.get("status")
+            if status in TERMINAL:
+                results = data.get("results", {}).get("fileResults") or []
+                uuid = str(results[0]["uuid"]) if results and results[0].get("uuid") else None
+                if status != "COMPLETED" or uuid is None:
+                    raise WorkflowFailed("task_failed", step, str(status))
+                try:
+                    name = "/filedownload/data/{uuid}"
+                    content = self.call("GET", f"{TR}/filedownload/data/{uuid}", name, step).content or b""
+                finally:
+                    self.delete_evidence(uuid)
+                return bytes(content)
+        raise AssertionError("unreachable")
+
+    def new_scan(self, client_id: str) -> None:
+        if _simulator is None:
+            return
+        headers = {"authorization": f"Bearer {_simulator.admin_token}"}
+        url, name = f"/_sim/endpoints/{client_id}/scan", "/_sim/endpoints/{id}/scan"
+        with self.client.request("POST", url, name=name, headers=headers, catch_response=True) as response:
+            if response.status_code == 409:  # a stopped scanner makes no scans: not a failure of the run
+                response.success()
+
+    @task
+    def ingest_diff(self) -> None:
+        from client._diff import DiffRejected, Inventory, apply_diff, diff_trace_path
+
+        deadline = time.monotonic() + self.timeout_s
+        cid = None
+        index = None
+        started = time.perf_counter()
+        try:
+            endpoint = self.pick_endpoint()
+            index = endpoint["_index"]
+            client_id = str(endpoint["clientId"])
+            path = trace_path(str(endpoint.get("platform", "Linux")))
+            held = self.held.get(client_id)
+            self.new_scan(client_id)
+            cid = self.connect(client_id, deadline)
+            current = None
+            if held is not None and self.rng.random() >= self.full_share:
+                t0 = time.perf_counter()
+                try:
+                    data = self.fetch(cid, diff_trace_path(path), deadline, "download_diff")
+                    self.report("DIFF", "diff bytes", t0, len(data))
+                    current = apply_diff(held, data)
+                except (WorkflowFailed, DiffRejected) as exc:
+                    log.debug("diff of %s not used (%s): pulling the full trace", client_id, exc)
+                    self.report("DIFF", "fallback", t0)
+            if current is None:
+                t0 = time.perf_counter()
+                data = self.fetch(cid, path, deadline, "download")
+                self.report("DIFF", "full bytes", t0, len(data))
+                current = Inventory.from_trace(data)
+            self.close(cid)
+            cid = None
+            self.held.pop(client_id, None)
+            self.held[client_id] = current
+            while len(self.held) > self.held_max:
+                self.held.pop(next(iter(self.held)))
+        except WorkflowFailed as exc:
+            self.cleanup(cid, None)
+            self.report("DIFF", "ingest failed", started, exc=exc)
+        finally:
+            if index is not None:
+                _in_use.discard(index)
