@@ -10,7 +10,8 @@ CONTRACT used by the rest of the simulator (keep these names and signatures):
 Modules: ``keys`` (key pool), ``der``/``certs`` (certificates), ``roots`` (per-seed trust-store pool),
 ``artifacts`` (leaves, keys, SSH, PGP, keystores), ``stores`` (where trust stores live), ``profiles``
 (sizes and planted-finding rates), ``records`` (record JSON), ``types`` (the type table), ``findings``
-(ground truth), ``generator`` (the CST writer), ``zipcrypto`` (evidence zip), ``catalog`` (the cache).
+(ground truth), ``generator`` (the CST writer), ``churn`` (how scans change), ``diff`` (diff traces),
+``zipcrypto`` (evidence zip), ``catalog`` (the cache).
 
 >>> spec = TraceSpec(seed=1, index=0, client_id="1", hostname="web-a-01", platform="Linux", profile="small")
 >>> trace = generate_trace(spec)

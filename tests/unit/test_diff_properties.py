@@ -79,7 +79,7 @@ def roundtrip(old: list[Record], new: list[Record]) -> tuple[Inventory, Inventor
     return baseline, apply_diff(baseline, encode_objects(objects)), objects
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(churned())
 def test_apply_of_diff_rebuilds_the_next_scan(pair: tuple[list[Record], list[Record]]) -> None:
     old, new = pair
