@@ -50,6 +50,8 @@ def test_every_scan_is_the_previous_one_plus_its_diff_for_every_record_type() ->
             for line in gzip.decompress(diff.data).splitlines()[1:-1]:
                 op = orjson.loads(line)
                 ops_by_type[(op["op"], op["type"])] += 1
+                assert {"kind", "value"} <= set(op["fingerprint"])  # every record of every trace
+            assert all("fingerprint" in r for r in parse_ndjson(full.data)[1])
             baseline = current
     kinds = {op for op, _ in ops_by_type}
     assert kinds == {"added", "removed", "modified"}
