@@ -54,7 +54,7 @@ def summary_table(result: MatrixResult) -> Table:
         ("time", "right"),
         ("verdict", "left"),
     ):
-        table.add_column(column, justify=justify, no_wrap=column == "scenario")  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, no_wrap=column in ("scenario", "failed, typed"))  # type: ignore[arg-type]
     for name, runs in _by_scenario(result):
         outcomes: Counter[str] = Counter()
         for run in runs:
