@@ -14,7 +14,9 @@ not JSON. Tokens and passwords are never logged nor shown in ``repr``.
 Retries for 429/5xx are not done here. The seam for them is :class:`RequestPolicy`: every request
 runs as ``await policy.execute(context, attempt)``, where ``attempt()`` performs one complete try
 (send, 403 re-login, status translation) and raises the typed error; a retrying policy calls it
-again. :class:`SingleAttempt` (the default) calls it once.
+again. :class:`SingleAttempt` (the default) calls it once; :class:`client._retry.RetryPolicy` retries
+with backoff, ``Retry-After`` and a budget, and is what ``tanium-sim collect`` and the QA matrix use
+(pass ``policy=RetryPolicy()``; it stays opt-in here so a library caller decides what may repeat).
 """
 
 from __future__ import annotations
