@@ -6,6 +6,7 @@
 """
 
 from client._client import AsyncTaniumClient, RequestContext, RequestPolicy, SingleAttempt
+from client._diff import DiffRejected, Inventory, apply_diff
 from client._errors import (
     APIError,
     BadRequest,
@@ -29,6 +30,7 @@ from client._errors import (
 )
 from client._findings import InventorySummary, summarize
 from client._models import Connection, Evidence, EvidencePage, Task
+from client._retry import RetryPolicy
 from client._trace import TraceIssue, TraceReader, iter_records, open_trace, validate_trace
 from client._workflow import CollectResult, PollPolicy, collect_trace, default_trace_path
 
@@ -40,10 +42,12 @@ __all__ = [
     "ConnectError",
     "Connection",
     "ConnectionTimedOut",
+    "DiffRejected",
     "Evidence",
     "EvidenceMissing",
     "EvidencePage",
     "IntegrityError",
+    "Inventory",
     "InventorySummary",
     "NotFound",
     "PollPolicy",
@@ -51,6 +55,7 @@ __all__ = [
     "RateLimited",
     "RequestContext",
     "RequestPolicy",
+    "RetryPolicy",
     "ServerError",
     "SessionExpired",
     "SingleAttempt",
@@ -65,6 +70,7 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "WorkflowError",
+    "apply_diff",
     "collect_trace",
     "default_trace_path",
     "iter_records",

@@ -148,7 +148,7 @@ _CERT_UNTRUSTED = {2, 18, 19, 20, 21}  # unknown issuer, self-signed (in chain),
 
 def _certificate_error(exc: ssl.SSLCertVerificationError, url: str) -> TLSError:
     """One sentence per certificate problem, each naming its fix (docs/tls.md lists them)."""
-    code = exc.verify_code
+    code = getattr(exc, "verify_code", None)  # set by OpenSSL; absent on errors built by hand
     if code in _CERT_EXPIRED:
         return TLSError(
             f"the server certificate of {url} has expired: the server needs a renewed certificate "
@@ -173,7 +173,7 @@ def _certificate_error(exc: ssl.SSLCertVerificationError, url: str) -> TLSError:
             "again after a certificate rotation) and pass `--ca-bundle tanium-sim-ca.pem`"
         )
     return TLSError(
-        f"the server certificate of {url} was rejected ({exc.verify_message}): check the certificate, "
+        f"the server certificate of {url} was rejected ({getattr(exc, "verify_message", None) or exc}): check the certificate, "
         "or trust its CA with `--ca-bundle FILE`"
     )
 
