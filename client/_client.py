@@ -172,8 +172,9 @@ def _certificate_error(exc: ssl.SSLCertVerificationError, url: str) -> TLSError:
             "trusts: export the server's CA (simulator: `tanium-sim tls export-ca tanium-sim-ca.pem`, "
             "again after a certificate rotation) and pass `--ca-bundle tanium-sim-ca.pem`"
         )
+    detail = getattr(exc, "verify_message", None) or exc
     return TLSError(
-        f"the server certificate of {url} was rejected ({getattr(exc, "verify_message", None) or exc}): check the certificate, "
+        f"the server certificate of {url} was rejected ({detail}): check the certificate, "
         "or trust its CA with `--ca-bundle FILE`"
     )
 
