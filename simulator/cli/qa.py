@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from client._cli import _positive_float  # one shared argparse type for seconds
+
 DEFAULT_SEEDS = 2
 DEFAULT_ENDPOINTS = 3
 
@@ -24,16 +26,6 @@ def _count(text: str) -> int:
         value = 0
     if not 1 <= value <= 1000:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number between 1 and 1000")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
     return value
 
 
@@ -76,7 +68,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--request-timeout",
-        type=_seconds,
+        type=_positive_float,
         default=2.0,
         help="real seconds per HTTP request: what a hang costs (default 2)",
     )
