@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.register(sub)
     serve.register(sub)
 
-    trace = sub.add_parser("trace", help="generate, inspect and validate CST traces")
+    trace = sub.add_parser("trace", help="generate, inspect, validate, diff and apply CST traces")
     trace_sub = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
     _register_optional("simulator.traces.cli", trace_sub)  # trace generate
     _register_optional("client._trace_cli", trace_sub)  # trace inspect | validate
