@@ -18,6 +18,8 @@ Schema in brief (every section optional; units are in field names)::
                 task_outcomes: {COMPLETED: 8, INCOMPLETE: 1, ERROR: 1}, missing_trace_fraction: 0.1,
                 missing_path_status: ERROR, session_lifetime_s: 300}
     fleet:     {endpoints: 25, linux_fraction: 0.7, profile_mix: {small: 5, medium: 4, large: 1}}
+    scans:     {interval_s: 86400, churn: {renew_in_place: 0.05, new_artifacts: 0.03, remove_key: 0.02,
+                move_file: 0.01, pgp_new_uid: 0.05, pgp_revoked: 0.02}}   # churn rates per scan; or none
     faults:    [ {name, match, probability, after, times, every_n, window_s, fault}, ... ]
     expect:    {default: success}   # or a failure reason, or a list of acceptable outcomes
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +52,12 @@ from simulator.faults.spec import (
     type_name,
 )
 from simulator.settings import Settings
+from simulator.traces.churn import ChurnRates
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 DEFAULT_SCENARIO = "baseline"
 SUFFIXES = (".yaml", ".yml", ".json")
-SECTIONS = ("name", "seed", "latency", "bandwidth", "lifecycle", "fleet", "faults", "expect")
+SECTIONS = ("name", "seed", "latency", "bandwidth", "lifecycle", "fleet", "scans", "faults", "expect")
 LIFECYCLE_FIELDS = (
     "connect_delay",
     "offline_fraction",
@@ -69,6 +72,7 @@ LIFECYCLE_FIELDS = (
     "session_lifetime_s",
 )
 OUTCOMES = ("COMPLETED", "INCOMPLETE", "ERROR")
+CHURN_FIELDS = tuple(f.name for f in fields(ChurnRates))
 
 
 class ScenarioError(ValueError):
@@ -110,6 +114,7 @@ class Scenario:
     lifecycle: dict[str, Any] = field(default_factory=dict)  # Lifecycle field -> value
     session_lifetime_s: float | None = None
     fleet: dict[str, Any] = field(default_factory=dict)  # endpoints, linux_fraction, profile_mix
+    scans: dict[str, Any] = field(default_factory=dict)  # scan_interval_s, churn (rate name -> value)
     faults: tuple[FaultRule, ...] = ()
     expect: dict[str, Any] = field(default_factory=lambda: {"default": "success"})
     raw: dict[str, Any] = field(default_factory=dict)
@@ -187,6 +192,7 @@ class Scenario:
             lifecycle=lifecycle,
             session_lifetime_s=session_lifetime,
             fleet=_fleet(body.get("fleet")),
+            scans=_scans(body.get("scans")),
             faults=tuple(rules),
             expect=_expect(body.get("expect")),
             raw=dict(body),
@@ -194,7 +200,7 @@ class Scenario:
 
     # -- using ----------------------------------------------------------------------------------
     def apply(self, settings: Settings) -> Settings:
-        """``settings`` with this scenario's seed, lifecycle, session lifetime and fleet."""
+        """``settings`` with this scenario's seed, lifecycle, session lifetime, fleet and scans."""
         changes: dict[str, Any] = {}
         if self.seed is not None:
             changes["seed"] = self.seed
@@ -207,6 +213,10 @@ class Scenario:
         profile = {k: v for k, v in self.fleet.items() if k in ("linux_fraction", "profile_mix")}
         if profile:
             changes["fleet"] = replace(settings.fleet, **profile)
+        if "scan_interval_s" in self.scans:
+            changes["scan_interval_s"] = self.scans["scan_interval_s"]
+        if "churn" in self.scans:  # rates not named keep the settings' values
+            changes["churn"] = replace(settings.churn, **self.scans["churn"])
         return settings.with_changes(**changes) if changes else settings
 
     def latency_for(self, operation: str) -> Distribution:
@@ -354,6 +364,36 @@ def _fleet(raw: Any) -> dict[str, Any]:
         from simulator.traces.profiles import PROFILES
 
         out["profile_mix"] = read_weights(body["profile_mix"], (*path, "profile_mix"), PROFILES)
+    return out
+
+
+def _scans(raw: Any) -> dict[str, Any]:
+    """``scans: {interval_s, churn}`` -> ``{"scan_interval_s": float, "churn": {rate: float}}``."""
+    if raw is None:
+        return {}
+    path = ("scans",)
+    body = mapping(raw, path, ("interval_s", "churn"))
+    out: dict[str, Any] = {}
+    if "interval_s" in body:
+        out["scan_interval_s"] = read_number(body, "interval_s", path)
+    if "churn" in body:
+        churn = body["churn"]
+        if churn == "none":  # every rate 0: scans repeat scan 1's inventory, only the dates move
+            out["churn"] = ChurnRates.none().to_dict()
+        elif not isinstance(churn, dict):
+            raise SpecError(
+                (*path, "churn"),
+                f"expected a mapping of churn rate to a number per scan, or none; got {type_name(churn)}",
+            )
+        else:
+            rates = mapping(churn, (*path, "churn"), CHURN_FIELDS)
+            # new_artifacts counts new files per existing file; the others are probabilities.
+            out["churn"] = {
+                str(k): read_number(
+                    rates, str(k), (*path, "churn"), maximum=10.0 if k == "new_artifacts" else 1.0
+                )
+                for k in rates
+            }
     return out
 
 

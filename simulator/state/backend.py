@@ -63,6 +63,8 @@ class ThreatResponseBackend:
         self.fleet = fleet
         self.catalog = catalog
         self.started_at = clock.now()  # scan 1 of every endpoint; scheduled scans count from here
+        # (start, scan_interval_s) per stretch of time: a scenario changing the interval starts a new one
+        self.scan_schedule: list[tuple[float, float]] = [(self.started_at, settings.scan_interval_s)]
         self.files = EndpointFiles(settings.linux_trace_path, settings.windows_trace_path)
         self.sessions = SessionService(
             store,
@@ -99,6 +101,9 @@ class ThreatResponseBackend:
         ) != (old_life.offline_fraction, old_life.missing_trace_fraction):
             self.fleet = _fleet(settings)
         self.sessions.session_lifetime_s = settings.session_lifetime_s
+        if settings.scan_interval_s != old.scan_interval_s:
+            # Scans already due stay counted; the new interval schedules scans from now on only.
+            self.scan_schedule.append((self.now(), settings.scan_interval_s))
 
     def _sample(self, fixed: float, dist: Any, *parts: object) -> float:
         # One tiny stream per record: the value depends on (seed, record) only, not on request order.
@@ -125,19 +130,23 @@ class ThreatResponseBackend:
         return scan + self._scheduled_scans(endpoint, since, self.now())
 
     def _scheduled_scans(self, endpoint: Endpoint, after: float, until: float) -> int:
-        """Scheduled scans in ``(after, until]`` that really ran (the scanner was running then).
+        """Scheduled scans in ``(after, until]`` that really ran, summed over the schedule's stretches."""
+        total = 0
+        for i, (start, interval) in enumerate(self.scan_schedule):
+            end = self.scan_schedule[i + 1][0] if i + 1 < len(self.scan_schedule) else math.inf
+            total += self._scans_in(endpoint, start, interval, max(after, start), min(until, end))
+        return total
 
-        Scan ``j + 1`` is due at ``started_at + (j + phase) * scan_interval_s`` (phase per endpoint, so a
+    def _scans_in(self, endpoint: Endpoint, start: float, interval: float, after: float, until: float) -> int:
+        """Scans in ``(after, until]`` of the schedule started at ``start`` that really ran.
+
+        Scan ``j + 1`` is due at ``start + (j + phase) * scan_interval_s`` (phase per endpoint, so a
         fleet does not scan in lockstep). A scanner only ever stops (no event starts it again), so the
         scans that ran are a prefix of those due: a binary search finds the last one.
         """
-        interval = self.settings.scan_interval_s
         if interval <= 0 or until <= after:
             return 0
-        first = (
-            self.started_at
-            + (1 + stable_fraction(self.settings.seed, endpoint.index, "scan-phase")) * interval
-        )
+        first = start + (1 + stable_fraction(self.settings.seed, endpoint.index, "scan-phase")) * interval
         lo = max(0, math.floor((after - first) / interval) + 1)  # first k with first + k * interval > after
         hi = math.floor((until - first) / interval)  # last k with first + k * interval <= until
         if hi < lo:
@@ -538,6 +547,7 @@ class ThreatResponseBackend:
     def reset(self) -> None:
         self.store.clear()
         self.started_at = self.now()  # every endpoint is back at scan 1, and the schedule restarts
+        self.scan_schedule = [(self.started_at, self.settings.scan_interval_s)]
 
     def set_scan(self, endpoint: Endpoint, scan: int) -> None:
         """Make ``scan`` the endpoint's scan from now on (scheduled scans continue after it)."""

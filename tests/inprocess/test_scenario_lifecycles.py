@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 from simulator.app import create_app
 from simulator.clock import ManualClock
 from simulator.scenarios import Scenario
-from simulator.settings import Lifecycle, Settings
+from simulator.settings import FleetProfile, Lifecycle, Settings
+from simulator.traces.churn import ChurnRates
 from tests.inprocess.conftest import ADMIN, TOKEN, TR, World
 
 pytestmark = pytest.mark.anyio
@@ -276,3 +277,73 @@ async def test_delays_are_non_blocking_hundreds_wait_at_once(clock: ManualClock)
         assert app.state.runtime.metrics.in_flight._value.get() == 300
         release.set()
         assert [r.status_code for r in await asyncio.gather(*requests)] == [200] * 300
+
+
+SCANS = "scans:\n  interval_s: 600\n  churn: {renew_in_place: 0.5, new_artifacts: 0.2, move_file: 0.1}\n"
+ADMIN_HEADERS = {"authorization": f"Bearer {ADMIN}"}
+
+
+async def test_scans_section_schedules_scans_that_ship_diff_traces(clock: ManualClock) -> None:
+    app, _ = build(
+        SCANS,
+        clock,
+        endpoints=2,
+        lifecycle=Lifecycle(connect_delay_s=1, task_duration_s=1),
+        fleet=FleetProfile(profile_mix={"small": 1.0}),
+    )
+    backend = app.state.backend
+    assert backend.settings.scan_interval_s == 600.0
+    assert backend.settings.churn == ChurnRates(renew_in_place=0.5, new_artifacts=0.2, move_file=0.1)
+    async with client_for(app) as c:
+        shown = (await c.get("/_sim/scenario", headers=ADMIN_HEADERS)).json()
+        assert shown["scans"] == {
+            "interval_s": 600,
+            "churn": {"renew_in_place": 0.5, "new_artifacts": 0.2, "move_file": 0.1},
+        }
+        world = World(app, c, clock)
+        ep = world.endpoint(0)
+        manifest_url = f"/_sim/endpoints/{ep.client_id}/manifest"
+        first = (await c.get(manifest_url, headers=ADMIN_HEADERS)).json()
+        assert first["scan"] == 1 and first["changes"] is None
+        clock.advance(1200)  # scan 2 is due at start + (1 + phase) * 600, phase in [0, 1)
+        second = (await c.get(manifest_url, headers=ADMIN_HEADERS)).json()
+        assert second["scan"] == 2 and second["sha256"] != first["sha256"]
+        changes = second["changes"]
+        assert changes["added"] > 0 and changes["removed"] > 0, changes  # renewals and moves: both
+        task = await world.completed_task(0, path=backend.files.diff_path(ep))
+        assert task["status"] == "COMPLETED"
+        response = task["results"]["fileResults"][0]["response"]
+        assert (response["totalBytes"], response["transferHash"]) == (changes["size"], changes["sha256"])
+
+
+async def test_put_scenario_scans_count_from_now_and_bad_values_change_nothing(clock: ManualClock) -> None:
+    app, _ = build("", clock, endpoints=2)
+    backend = app.state.backend
+    ep = backend.fleet.endpoint(0)
+    async with client_for(app) as c:
+        clock.advance(30 * 86_400)  # a month with scans on demand only: nothing was scheduled
+        text = "scans:\n  interval_s: 3600\n  churn: none\n"
+        r = await c.put("/_sim/scenario", content=text, headers=ADMIN_HEADERS)
+        assert r.status_code == 200, r.text
+        assert r.json()["scans"] == {"interval_s": 3600, "churn": "none"}
+        assert backend.settings.scan_interval_s == 3600.0 and backend.settings.churn == ChurnRates.none()
+        assert backend.current_scan(ep) == 1  # not 720: the new interval schedules from now on
+        clock.advance(7200)
+        assert backend.current_scan(ep) == 2
+        before = (await c.get("/_sim/scenario", headers=ADMIN_HEADERS)).json()
+        for bad, expected in (
+            ("scans:\n  interval_s: -1\n", ":2: scans.interval_s: expected a number >= 0, got -1"),
+            ("scans:\n  churn:\n    move_file: 1.5\n", ":3: scans.churn.move_file: expected a number <= 1"),
+            ("scans:\n  churn: {pgp_revoked: -0.5}\n", ":2: scans.churn.pgp_revoked: expected a number >= 0"),
+            ("scans:\n  interval: 60\n", ":2: scans.interval: unknown field; expected one of interval_s"),
+        ):
+            r = await c.put("/_sim/scenario", content=bad, headers=ADMIN_HEADERS)
+            assert r.status_code == 400, r.text
+            assert r.json()["text"].startswith(f"400 Bad Request: PUT /_sim/scenario{expected}"), r.text
+        assert (await c.get("/_sim/scenario", headers=ADMIN_HEADERS)).json() == before
+        assert backend.settings.scan_interval_s == 3600.0 and backend.settings.churn == ChurnRates.none()
+        r = await c.put("/_sim/scenario", content="seed: 3\n", headers=ADMIN_HEADERS)  # no scans: base ones
+        assert r.status_code == 200 and backend.settings.scan_interval_s == 0.0
+        assert backend.settings.churn == ChurnRates()
+        clock.advance(10 * 86_400)
+        assert backend.current_scan(ep) == 2  # the scans that ran stay; none are scheduled any more

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from simulator.scenarios import (
     expected_outcomes,
 )
 from simulator.settings import Settings
+from simulator.traces.churn import ChurnRates
 
 REQUIRED = {
     "baseline",
@@ -109,6 +111,26 @@ BAD = [
         "lifecycle.task_outcomes.DONE",
         "COMPLETED",
     ),
+    ("negative scan interval", "scans:\n  interval_s: -60\n", 2, "scans.interval_s", ">= 0"),
+    ("scan interval text", "scans:\n  interval_s: daily\n", 2, "scans.interval_s", "expected a number"),
+    (
+        "churn rate > 1",
+        "scans:\n  interval_s: 60\n  churn:\n    move_file: 1.5\n",
+        4,
+        "scans.churn.move_file",
+        "<= 1",
+    ),
+    ("churn rate < 0", "scans:\n  churn: {remove_key: -0.1}\n", 2, "scans.churn.remove_key", ">= 0"),
+    ("new artifacts > 10", "scans:\n  churn: {new_artifacts: 11}\n", 2, "scans.churn.new_artifacts", "<= 10"),
+    (
+        "unknown churn rate",
+        "scans:\n  churn:\n    renew: 0.1\n",
+        3,
+        "scans.churn.renew",
+        "expected one of renew_in_place, new_artifacts",
+    ),
+    ("unknown scans key", "scans:\n  every_s: 60\n", 2, "scans.every_s", "expected one of interval_s, churn"),
+    ("churn not a mapping", "scans:\n  churn: 0.1\n", 2, "scans.churn", "mapping of churn rate"),
 ]
 
 
@@ -157,6 +179,19 @@ def test_apply_sets_lifecycle_fleet_seed_and_session_lifetime() -> None:
     assert s.fleet.linux_fraction == 0.5 and s.fleet.profile_mix == {"small": 1.0}
 
 
+def test_apply_sets_the_scan_interval_and_the_churn_rates_named() -> None:
+    scenario = Scenario.from_text("scans:\n  interval_s: 3600\n  churn: {move_file: 0.5, new_artifacts: 2}\n")
+    s = scenario.apply(Settings(seed=1, endpoints=3))
+    assert s.scan_interval_s == 3600.0
+    assert s.churn == replace(ChurnRates(), move_file=0.5, new_artifacts=2.0)  # the others keep theirs
+    quiet = Scenario.from_text("scans: {churn: none}").apply(Settings(scan_interval_s=60))
+    assert quiet.churn == ChurnRates.none() and quiet.scan_interval_s == 60.0
+    assert Scenario.from_text("seed: 1").apply(Settings(scan_interval_s=60)).scan_interval_s == 60.0
+    assert (
+        Scenario.from_text("scans: {interval_s: 0}").apply(Settings(scan_interval_s=60)).scan_interval_s == 0
+    )
+
+
 MODELS = [
     {"model": "fixed", "ms": 100},
     {"model": "uniform", "min_ms": 50, "max_ms": 150},
@@ -165,7 +200,7 @@ MODELS = [
 ]
 
 
-@pytest.mark.parametrize("spec", MODELS, ids=[m["model"] for m in MODELS])
+@pytest.mark.parametrize("spec", MODELS, ids=[str(m["model"]) for m in MODELS])
 def test_each_latency_model_median_is_within_10_percent(spec: dict[str, object]) -> None:
     dist = Distribution.parse(spec)
     rng = random.Random(42)
