@@ -81,6 +81,9 @@ class Settings:
     # demand, POST /_sim/endpoints/{clientId}/scan); churn: how inventories change between scans.
     scan_interval_s: float = 0.0
     churn: ChurnRates = field(default_factory=ChurnRates)
+    # Finished tasks kept (the API has no task delete); past it the oldest-finished are forgotten and
+    # answer 404. INFERRED: Tanium's own retention is undocumented. 0 keeps every task.
+    task_retention: int = 10_000
 
     def __post_init__(self) -> None:
         if self.endpoints < 0:
@@ -89,6 +92,8 @@ class Settings:
             raise ValueError("port must be between 0 and 65535")
         if not self.scan_interval_s >= 0:
             raise ValueError("scan_interval_s must be >= 0 (0: scans only on demand)")
+        if self.task_retention < 0:
+            raise ValueError("task_retention must be >= 0 (0: keep every task)")
         if not self.token:
             object.__setattr__(self, "token", "token-" + secrets.token_hex(16))
         if not self.admin_token:
@@ -113,6 +118,7 @@ class Settings:
             ("username", str),
             ("password", str),
             ("scan_interval_s", float),
+            ("task_retention", int),
         ):
             raw = env.get(f"TANIUM_SIM_{name.upper()}")
             if raw is not None and raw != "":

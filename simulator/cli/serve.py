@@ -66,6 +66,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--no-journal", action="store_true", help="do not keep the request journal (for load tests)"
     )
+    p.add_argument(
+        "--task-retention",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="finished tasks kept; older ones answer 404 (default 10000; 0 = keep all)",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -97,6 +104,7 @@ def _serve(args: argparse.Namespace) -> int:
                 state_dir=args.state_dir,
             ),
             journal=not args.no_journal,
+            task_retention=args.task_retention,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

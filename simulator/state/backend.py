@@ -65,6 +65,7 @@ class ThreatResponseBackend:
         self.started_at = clock.now()  # scan 1 of every endpoint; scheduled scans count from here
         # (start, scan_interval_s) per stretch of time: a scenario changing the interval starts a new one
         self.scan_schedule: list[tuple[float, float]] = [(self.started_at, settings.scan_interval_s)]
+        self.task_retention = tasks.TaskRetention(settings.task_retention)
         self.files = EndpointFiles(settings.linux_trace_path, settings.windows_trace_path)
         self.sessions = SessionService(
             store,
@@ -101,6 +102,7 @@ class ThreatResponseBackend:
         ) != (old_life.offline_fraction, old_life.missing_trace_fraction):
             self.fleet = _fleet(settings)
         self.sessions.session_lifetime_s = settings.session_lifetime_s
+        self.task_retention.keep = settings.task_retention
         if settings.scan_interval_s != old.scan_interval_s:
             # Scans already due stay counted; the new interval schedules scans from now on only.
             self.scan_schedule.append((self.now(), settings.scan_interval_s))
@@ -409,6 +411,7 @@ class ThreatResponseBackend:
             intermediate=life.intermediate_statuses,
         )
         self.store.put(tasks.TABLE, str(task_id), task)
+        self.task_retention.after_create(self.store, now)  # forgets the oldest finished tasks past the limit
         self.store.put(connections.TABLE, cid, record.touched(now))
         if evidence_uuid is not None and entry is not None:
             ev = EvidenceRecord(
@@ -548,6 +551,7 @@ class ThreatResponseBackend:
         self.store.clear()
         self.started_at = self.now()  # every endpoint is back at scan 1, and the schedule restarts
         self.scan_schedule = [(self.started_at, self.settings.scan_interval_s)]
+        self.task_retention.reset()
 
     def set_scan(self, endpoint: Endpoint, scan: int) -> None:
         """Make ``scan`` the endpoint's scan from now on (scheduled scans continue after it)."""

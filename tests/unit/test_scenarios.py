@@ -192,6 +192,13 @@ def test_apply_sets_the_scan_interval_and_the_churn_rates_named() -> None:
     )
 
 
+def test_settings_refuse_a_negative_task_retention_and_read_it_from_the_environment() -> None:
+    assert Settings().task_retention == 10_000
+    assert Settings.from_env({"TANIUM_SIM_TASK_RETENTION": "50"}).task_retention == 50
+    with pytest.raises(ValueError, match="task_retention must be >= 0"):
+        Settings(task_retention=-1)
+
+
 MODELS = [
     {"model": "fixed", "ms": 100},
     {"model": "uniform", "min_ms": 50, "max_ms": 150},
