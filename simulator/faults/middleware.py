@@ -1,22 +1,28 @@
 """The fault middleware: a plain ASGI callable in front of the vendor routes.
 
-Per request it resolves the operation once (matching the route table, O(routes)), asks the running
-scenario's rules whether a fault fires, sleeps the injected latency (non-blocking: an ``await`` on the
+Per request it resolves the operation and route once (cached per method and path; the app's
+:class:`~simulator.api.routes.IndexedRouter` narrows the candidates), asks the running scenario's rules
+whether a fault fires, sleeps the injected latency (non-blocking: an ``await`` on the
 injected sleeper, so thousands of delayed requests cost no threads), applies the fault or runs the
-operation (throttling evidence downloads to the scenario's bandwidth), then records the request in the
-journal and the metrics. Control routes (``/_sim/``) pass straight through.
+operation's endpoint (throttling evidence downloads to the scenario's bandwidth), then counts the request
+in the metrics and, when it is on, the journal. Control routes (``/_sim/``) pass straight through.
 
 >>> app.add_middleware(FaultMiddleware, runtime=runtime, routes=routes)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import orjson
-from starlette.routing import BaseRoute, Match
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
 
+from simulator.api.http import error_response
+from simulator.errors import VendorError
 from simulator.faults import wire
 from simulator.faults.http import error_answer, spoil, truncation_point
 from simulator.faults.rules import Firing, RequestInfo
@@ -32,8 +38,25 @@ THROTTLED = frozenset({"download_evidence"})
 MAX_PEEK_BYTES = 64 << 10  # connect bodies are tiny; never buffer more than this to find a clientId
 
 
+class Resolved(NamedTuple):
+    """What a (method, path) resolves to, cached: the operation and, on a full match, its route."""
+
+    operation: str
+    params: dict[str, Any]
+    route: BaseRoute | None
+    child: Mapping[str, Any]  # the route's scope additions (endpoint, path_params)
+    endpoint: Callable[[Request], Awaitable[Response]] | None  # None: let the app route it (404, 405)
+
+
 class FaultMiddleware:
-    """Latency, faults, bandwidth, journal and metrics for every vendor request."""
+    """Latency, faults, bandwidth, journal and metrics for every vendor request; and its dispatcher.
+
+    A vendor request whose route matched runs its endpoint right here (``_endpoint``): the route was
+    found once, for the fault rules, so Starlette's exception middleware and router would only repeat
+    that work. Errors keep their meaning: a :class:`VendorError` becomes the vendor's envelope, as the
+    app's handler would render it, and anything else propagates to the app's server-error handler.
+    Requests that match no route (404, 405, redirects) go through the app as usual.
+    """
 
     def __init__(
         self, app: ASGIApp, *, runtime: ScenarioRuntime, routes: Sequence[BaseRoute], router: Any = None
@@ -43,10 +66,10 @@ class FaultMiddleware:
         self.routes = tuple(routes)
         # The app's IndexedRouter narrows the routes to try by path prefix; else scan them all.
         self._candidates: Callable[[str], Sequence[BaseRoute]] | None = getattr(router, "candidates", None)
-        self._resolved: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        self._resolved: dict[tuple[str, str], Resolved] = {}
 
-    def resolve(self, scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """The operation name and path parameters of a request ("unknown" when no route matches)."""
+    def resolve(self, scope: dict[str, Any]) -> Resolved:
+        """The operation, route and path parameters of a request (operation "unknown" when no route)."""
         key = (scope["method"], scope["path"])
         found = self._resolved.get(key)
         if found is None:
@@ -55,26 +78,34 @@ class FaultMiddleware:
             found = self._resolved[key] = self._match(scope)
         return found
 
-    def _match(self, scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _match(self, scope: dict[str, Any]) -> Resolved:
         partial = "unknown"
         candidates = self._candidates(scope["path"]) if self._candidates is not None else self.routes
         for route in candidates:
             match, child = route.matches(scope)
             if match is Match.FULL:
-                return str(getattr(route, "name", "unknown")), child.get("path_params", {})
+                endpoint = getattr(route, "endpoint", None) if isinstance(route, Route) else None
+                if not inspect.isfunction(endpoint):  # class endpoints: Starlette's own dispatch
+                    endpoint = None
+                name = str(getattr(route, "name", "unknown"))
+                return Resolved(name, child.get("path_params", {}), route, child, endpoint)
             if match is Match.PARTIAL and partial == "unknown":
                 partial = str(getattr(route, "name", "unknown"))
-        return partial, {}
+        return Resolved(partial, {}, None, {}, None)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
         rt = self.runtime
-        operation, params = self.resolve(scope)
-        method, path = scope["method"], scope["path"]
-        started = rt.clock.now()
-        client_id = self._client_id_from_params(params)
+        resolved = self.resolve(scope)
+        operation = resolved.operation
+        rules, journal, metrics = rt.rules, rt.journal, rt.metrics
+        # Who the request is about: the journal and clientId-matching rules need it; nothing else does.
+        client_id = None
+        if journal.enabled or (rules.states and rules.needs_client_id):
+            client_id = self._client_id_from_params(resolved.params)
+        started = rt.clock.now() if journal.enabled else 0.0
         firing: Firing | None = None
         status: int | None = None
         sent = 0
@@ -91,17 +122,16 @@ class FaultMiddleware:
         out: Send = tracked
         if operation in THROTTLED and rt.scenario.bandwidth.bytes_per_s:
             out = self._throttled(tracked)
-        metrics = rt.metrics
-        metrics.in_flight.inc()
+        inner = self.app if resolved.endpoint is None else self._endpoint(resolved)
+        metrics.in_flight += 1
         try:
-            rules = rt.rules
             if rules.states:
                 if rules.needs_client_id and operation == "connect":
                     client_id, receive = await _peek_connect_client_id(receive)
                 headers: dict[str, str] = {}
                 if rules.needs_headers:
                     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-                info = RequestInfo(operation, method, path, client_id, headers)
+                info = RequestInfo(operation, scope["method"], scope["path"], client_id, headers)
                 firing = rules.decide(info, rt.elapsed())
             delay = rt.delay_for(operation)
             if firing is not None and firing.fault.type == "delay" and firing.fault.latency is not None:
@@ -109,29 +139,48 @@ class FaultMiddleware:
             if delay > 0:
                 await rt.sleep(delay)
             if firing is None or firing.fault.type == "delay":
-                await self.app(scope, receive, out)
+                await inner(scope, receive, out)
             else:
-                status, sent = await self._apply(firing, scope, receive, send, out)
+                status, sent = await self._apply(firing, inner, scope, receive, send, out)
         finally:
-            metrics.in_flight.dec()
+            metrics.in_flight -= 1
             metrics.observe(operation, str(status) if status is not None else "none", sent, delay)
             if firing is not None:
-                metrics.faults.labels(rule=firing.rule, type=firing.fault.type).inc()
-            rt.journal.record(
-                at=started,
-                method=method,
-                path=path,
-                operation=operation,
-                status=status,
-                fault=firing.rule if firing else None,
-                fault_type=firing.fault.type if firing else None,
-                delay_ms=delay * 1000,
-                client_id=client_id,
-                bytes=sent,
-            )
+                metrics.fault_fired(firing.rule, firing.fault.type)
+            if journal.enabled:
+                journal.record(
+                    at=started,
+                    method=scope["method"],
+                    path=scope["path"],
+                    operation=operation,
+                    status=status,
+                    fault=firing.rule if firing else None,
+                    fault_type=firing.fault.type if firing else None,
+                    delay_ms=delay * 1000,
+                    client_id=client_id,
+                    bytes=sent,
+                )
+
+    def _endpoint(self, resolved: Resolved) -> ASGIApp:
+        """The matched route's endpoint as an ASGI app, with the vendor's error envelope."""
+        endpoint = resolved.endpoint
+        assert endpoint is not None
+        child = resolved.child
+
+        async def run(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+            scope.update(child)
+            scope["route"] = resolved.route
+            request = Request(scope, receive)
+            try:
+                response = await endpoint(request)
+            except VendorError as exc:
+                response = error_response(exc)
+            await response(scope, receive, send)  # type: ignore[arg-type]  # same messages, dict-typed here
+
+        return run
 
     async def _apply(
-        self, firing: Firing, scope: dict[str, Any], receive: Receive, send: Send, out: Send
+        self, firing: Firing, app: ASGIApp, scope: dict[str, Any], receive: Receive, send: Send, out: Send
     ) -> tuple[int | None, int]:
         """Apply a fault; returns (status sent or None, body bytes sent)."""
         fault = firing.fault
@@ -146,7 +195,7 @@ class FaultMiddleware:
         if fault.type == "hang":
             await wire.hang(scope, receive, fault.max_s)
             return None, 0
-        start, body = await _capture(self.app, scope, receive)
+        start, body = await _capture(app, scope, receive)
         status = int(start["status"])
         if fault.type == "truncate":
             keep = truncation_point(fault, len(body))

@@ -207,11 +207,11 @@ def test_journal_is_a_bounded_ring_with_filters_and_an_off_switch() -> None:
 
 def test_metrics_registries_are_per_app() -> None:
     a, b = Metrics(), Metrics()
-    a.requests.labels(operation="connect", status="200").inc()
-    a.faults.labels(rule="r", type="reset").inc()
-    a.bytes_served.labels(operation="connect").inc(10)
+    a.observe("connect", "200", sent=10, delay_s=0.0)
+    a.fault_fired("r", "reset")
     text = a.render().decode()
     assert 'tanium_sim_requests_total{operation="connect",status="200"} 1.0' in text
     assert 'tanium_sim_faults_total{rule="r",type="reset"} 1.0' in text
     assert "tanium_sim_requests_in_flight 0.0" in text
+    assert 'tanium_sim_response_bytes_total{operation="connect"} 10.0' in text
     assert 'operation="connect"' not in b.render().decode()
