@@ -82,7 +82,7 @@ def _serve(args: argparse.Namespace) -> int:
     from simulator.app import create_app
     from simulator.cli import UsageError
     from simulator.scenarios import DEFAULT_SCENARIO, Scenario, ScenarioError
-    from simulator.server import uvicorn_config
+    from simulator.server import tune_gc, uvicorn_config
     from simulator.settings import Settings, TLSSettings
 
     try:
@@ -137,6 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = app.state.settings  # the scenario may set the seed, fleet size and lifecycles
     config = uvicorn_config(app, settings.host, settings.port, **tls_options)
     server = uvicorn.Server(config)
+    tune_gc()  # this process only serves: see tune_gc
 
     async def announce() -> None:
         port = settings.port
