@@ -367,6 +367,9 @@ def _fleet(raw: Any) -> dict[str, Any]:
     return out
 
 
+MIN_SCAN_INTERVAL_S = 60.0
+
+
 def _scans(raw: Any) -> dict[str, Any]:
     """``scans: {interval_s, churn}`` -> ``{"scan_interval_s": float, "churn": {rate: float}}``."""
     if raw is None:
@@ -375,7 +378,15 @@ def _scans(raw: Any) -> dict[str, Any]:
     body = mapping(raw, path, ("interval_s", "churn"))
     out: dict[str, Any] = {}
     if "interval_s" in body:
-        out["scan_interval_s"] = read_number(body, "interval_s", path)
+        interval = read_number(body, "interval_s", path)
+        # Scan n is built from scan n - 1 (a chain): a sub-minute period would make hours of serving
+        # cost thousands of churn steps per trace. Real scanners run hourly to daily.
+        if 0 < interval < MIN_SCAN_INTERVAL_S:
+            raise SpecError(
+                (*path, "interval_s"),
+                f"expected 0 (scans on demand only) or at least {MIN_SCAN_INTERVAL_S:g} seconds, got {interval:g}",
+            )
+        out["scan_interval_s"] = interval
     if "churn" in body:
         churn = body["churn"]
         if churn == "none":  # every rate 0: scans repeat scan 1's inventory, only the dates move

@@ -113,6 +113,7 @@ BAD = [
     ),
     ("negative scan interval", "scans:\n  interval_s: -60\n", 2, "scans.interval_s", ">= 0"),
     ("scan interval text", "scans:\n  interval_s: daily\n", 2, "scans.interval_s", "expected a number"),
+    ("sub-minute scan interval", "scans:\n  interval_s: 0.5\n", 2, "scans.interval_s", "at least 60 seconds"),
     (
         "churn rate > 1",
         "scans:\n  interval_s: 60\n  churn:\n    move_file: 1.5\n",
