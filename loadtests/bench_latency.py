@@ -135,11 +135,16 @@ def parse_wrk(out: str) -> Run:
     )
 
 
+def wrk_timeout_s(delay_ms: float) -> int:
+    """wrk's default timeout (2 s) plus the injected delay: a response later than this is an error."""
+    return math.ceil(delay_ms / 1000) + 2
+
+
 def wrk_run(url: str, headers: dict[str, str], connections: int, seconds: float, delay_ms: float) -> Run:
     """wrk for ``seconds`` (whole seconds: wrk takes no fractions), one thread pinned to CPU 1 if possible."""
     pin = _pin(1)
     threads = 1 if pin else min(2, connections)  # wrk wants -c >= -t
-    timeout_s = math.ceil(delay_ms / 1000) + 2  # wrk's default (2 s) plus the injected delay
+    timeout_s = wrk_timeout_s(delay_ms)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         for key, value in headers.items():
             script.write(f"wrk.headers[{json.dumps(key)}] = {json.dumps(value)}\n")
@@ -458,7 +463,9 @@ def benchmark(args: argparse.Namespace, client: str) -> int:
     if total := sum(errors.values()):
         kinds = {k: sum(r.errors.get(k, 0) for rs in runs.values() for r in rs) for k in ERROR_KINDS}
         detail = ", ".join(f"{k} {v}" for k, v in kinds.items() if v)
-        print(f"WARNING: {total} errors in the measured runs ({detail}): only 2xx counted; figures suspect")
+        if kinds["timeout"] and client == "wrk":
+            detail += f"; a wrk timeout is a connection left unanswered for {wrk_timeout_s(d)} s"
+        print(f"WARNING: {total} errors in the measured runs ({detail}): only 2xx responses are counted")
     print(f"verdict: {verdict(sim, bare, bound) if bare > 0 else 'no 2xx responses from the bare app'}")
     return 0
 
