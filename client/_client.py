@@ -249,7 +249,10 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
 def status_error(
     response: httpx.Response, *, method: str, path: str, relogged: bool = False, can_login: bool = False
 ) -> APIError:
-    """THE translation of an error status into the client's tree (``text`` from ``{"text": ...}``)."""
+    """THE translation of an error status into the client's tree (``text`` from ``{"text": ...}``).
+
+    A 429's or 5xx's ``Retry-After`` (seconds or an HTTP date) becomes the error's ``retry_after``.
+    """
     status = response.status_code
     text = _error_text(response)
     what = f"{method} {path.removeprefix(TR_PREFIX)}"
@@ -284,7 +287,12 @@ def status_error(
         message = f"the server is rate limiting {what} ({text}): {when}, or lower the concurrency"
         return RateLimited(status, text, retry_after, message)
     if status >= 500:
-        return ServerError(status, text, f"the server failed on {what} ({status}: {text}): retry later")
+        # A 503 may say when to come back (RFC 9110 §10.2.3); some gateways send it with other 5xx too.
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        when = f"retry after {retry_after:g} s" if retry_after is not None else "retry later"
+        return ServerError(
+            status, text, f"the server failed on {what} ({status}: {text}): {when}", retry_after=retry_after
+        )
     return APIError(status, text, f"the server answered {what} with {status} ({text}): this is unexpected")
 
 

@@ -7,13 +7,14 @@
     │   ├── ConnectError          could not connect (refused, DNS, unreachable)
     │   ├── TLSError              the server's certificate was not trusted or did not match
     │   └── TimeoutError_         no answer within the configured timeout (a hang)
-    ├── APIError(status, text)    the server answered with an error status
+    ├── APIError(status, text)    the server answered with an error status (``retry_after``: its
+    │                             ``Retry-After`` in seconds, None when it sent none)
     │   ├── BadRequest            400
     │   ├── Unauthorized          401: missing or invalid credential
     │   ├── SessionExpired        403: the session expired (the client re-logs in once)
     │   ├── NotFound              404: unknown id (or the module is not installed)
     │   ├── RateLimited           429 (``retry_after`` seconds, when the server said)
-    │   └── ServerError           5xx
+    │   └── ServerError           5xx (``retry_after`` too: a 503 may say when to come back)
     ├── ProtocolError             an answer that is not what the API promises (malformed JSON, wrong
     │                             content type, a missing field)
     └── WorkflowError             the API worked but the evidence workflow could not finish
@@ -75,10 +76,15 @@ class APIError(TaniumError):
 
     reason = "api"
 
-    def __init__(self, status: int, text: str, message: str | None = None) -> None:
+    def __init__(
+        self, status: int, text: str, message: str | None = None, *, retry_after: float | None = None
+    ) -> None:
         super().__init__(message or f"the server answered {status}: {text}")
         self.status = status
         self.text = text
+        # The server's Retry-After in seconds. Only 429 and 5xx answers are parsed for it (RFC 9110
+        # names 503; some gateways send it with other 5xx); a retrying policy waits at least this long.
+        self.retry_after = retry_after
 
 
 class BadRequest(APIError):
@@ -113,12 +119,11 @@ class RateLimited(APIError):
     def __init__(
         self, status: int, text: str, retry_after: float | None = None, message: str | None = None
     ) -> None:
-        super().__init__(status, text, message)
-        self.retry_after = retry_after
+        super().__init__(status, text, message, retry_after=retry_after)
 
 
 class ServerError(APIError):
-    """5xx: the server failed."""
+    """5xx: the server failed; ``retry_after`` is its ``Retry-After`` hint in seconds, if any."""
 
     reason = "server_error"
 

@@ -17,7 +17,7 @@ failure                                the server ...               retried for
 =====================================  ===========================  ===================================
 ConnectError (refused, DNS)            never saw the request        every method
 429 RateLimited                        refused it                   every method, after ``Retry-After``
-503 ServerError                        refused it                   every method
+503 ServerError                        refused it                   every method, after ``Retry-After``
 timeout, reset, short answer, 500,     may have acted on it         idempotent methods (GET, PUT,
 502, 504                                                            DELETE); POST only with
                                                                     ``retry_unsafe=True``
@@ -29,9 +29,13 @@ evidence workflow notices, through :func:`track_attempts`, that a call was retri
 ambiguously, and then hunts for the duplicates it may have caused (a second connection, a second
 task and its evidence) and cleans them up too.
 
+A ``Retry-After`` is honoured wherever the server sends one (429, 503, or another 5xx that is
+retried): the wait is never shorter than it.
+
 Bounds: ``attempts`` per request, ``deadline_s`` per request (waits included), a ``Retry-After``
-longer than ``max_retry_after_s`` is not waited for, and a :class:`RetryBudget` shared by all the
-requests of a client caps retries at a fraction of the traffic, so a dead server is not hammered.
+longer than ``max_retry_after_s`` is not waited for (the error is raised at once, whatever its
+status), and a :class:`RetryBudget` shared by all the requests of a client caps retries at a
+fraction of the traffic, so a dead server is not hammered.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ import httpx
 import tenacity
 
 from client._client import Attempt, RequestContext
-from client._errors import APIError, ConnectError, RateLimited, TaniumError, TLSError, TransportError
+from client._errors import APIError, ConnectError, TaniumError, TLSError, TransportError
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -78,6 +82,11 @@ def classify(exc: BaseException) -> str | None:
         if exc.status in AMBIGUOUS_STATUSES:
             return "ambiguous"
     return None
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    """The server's ``Retry-After`` carried by an API error (429, 5xx), else None."""
+    return exc.retry_after if isinstance(exc, APIError) else None
 
 
 # --------------------------------------------------------------------------- attempt tracking
@@ -252,10 +261,15 @@ class RetryPolicy:
         return base * (1.0 - self.jitter * self.rng.random())
 
     def wait_for(self, retry: int, exc: BaseException | None) -> float:
-        """Seconds to wait before retry number ``retry``: the backoff, or the server's longer Retry-After."""
+        """Seconds to wait before retry number ``retry``: the backoff, or the server's longer Retry-After.
+
+        >>> RetryPolicy(jitter=0.0).wait_for(1, ServerError(503, "503", retry_after=3.0))
+        3.0
+        """
         delay = self.backoff(retry)
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            delay = max(delay, exc.retry_after)
+        retry_after = _retry_after(exc)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
         return delay
 
     async def execute(self, context: RequestContext, attempt: Attempt) -> httpx.Response:
@@ -305,7 +319,7 @@ class RetryPolicy:
     ) -> str | None:
         if state.attempt_number >= self.attempts:
             return "attempts"
-        if isinstance(exc, RateLimited) and (exc.retry_after or 0.0) > self.max_retry_after_s:
+        if (_retry_after(exc) or 0.0) > self.max_retry_after_s:
             return "retry_after_too_long"
         if self.clock() - started + state.upcoming_sleep > self.deadline_s:
             return "deadline"

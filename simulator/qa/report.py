@@ -49,7 +49,7 @@ def summary_table(result: MatrixResult) -> Table:
         ("leaked conn/evid", "right"),
         ("corrupt", "right"),
         ("untyped", "right"),
-        ("429 too soon", "right"),
+        ("too soon", "right"),  # sent before a 429's or 503's Retry-After ended
         ("retries", "right"),
         ("time", "right"),
         ("verdict", "left"),
@@ -132,7 +132,8 @@ def junit_xml(result: MatrixResult) -> ET.Element:
             out = ET.SubElement(case, "system-out")
             out.text = (
                 f"via {run.transport}; outcomes {dict(run.outcomes)}; leaked connections "
-                f"{run.leaked_connections}, evidence {run.leaked_evidence}; retries {run.retries}; "
+                f"{run.leaked_connections}, evidence {run.leaked_evidence} (where a POST was repeated: "
+                f"{run.duplicate_connections}, {run.duplicate_evidence}); retries {run.retries}; "
                 f"requests {run.requests}"
             )
     return root

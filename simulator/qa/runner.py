@@ -11,7 +11,8 @@ advances instead of sleeping, so minutes of simulated time take milliseconds and
 the same run. Scenarios without wire faults are driven through ``httpx.ASGITransport``; those with
 wire faults (reset, hang, truncate, dribble only exist on a socket) through a
 :class:`~simulator.server.BackgroundServer` on 127.0.0.1, port 0, where hangs end at the client's real
-read timeout (``request_timeout_s``).
+read timeout (``request_timeout_s``). ``MatrixOptions(in_process=True)`` drives those in-process too,
+where each wire fault raises the httpx error it causes on a socket (fast tests; no real hang).
 
 The client variant (:mod:`simulator.qa.variants`) collects the first ``endpoints`` endpoints one
 after the other. Then, per endpoint: the outcome is ``success`` only if the trace on disk, the
@@ -19,7 +20,10 @@ client's result and the task's ``transferHash`` all match the ground-truth manif
 ``corrupt``); a typed error is its ``reason``; anything else is ``untyped:<Exception>``. It must be
 one the scenario's expectations allow (:mod:`simulator.qa.expectations`). Per run, from the control
 namespace: no connection left ``connected``/``waiting`` and no evidence left (``/_sim/state``), and
-no request sent sooner than the ``Retry-After`` of a 429 on the same call (``/_sim/requests``).
+no request sent sooner than the ``Retry-After`` of a 429 or 503 on the same call (``/_sim/requests``).
+Leftovers are also traced to repeated POSTs (:func:`duplicate_leftovers`): a live connection of an
+endpoint the server connected more than once, or evidence of a path it was asked for more than once,
+is the twin of a POST the client repeated and did not reconcile.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from simulator.qa.variants import REFERENCE, ClientVariant
 from simulator.scenarios import Scenario
 from simulator.server import BackgroundServer
 from simulator.settings import Settings
+from simulator.state import connections, evidence, tasks
 from simulator.state.backend import ThreatResponseBackend
 from simulator.traces import TraceCatalog
 
@@ -67,6 +72,7 @@ class MatrixOptions:
     deadline_s: float = 3600.0  # per endpoint, simulated: slow tasks and offline timeouts fit
     run_timeout_s: float = 600.0  # real seconds per scenario × seed: a stuck run is reported, not waited on
     workdir: Path | None = None  # where traces land while checked (a temporary folder by default)
+    in_process: bool = False  # wire-fault scenarios too (their faults become httpx errors, see above)
 
 
 @dataclass
@@ -93,6 +99,8 @@ class RunResult:
     endpoints: list[EndpointResult] = field(default_factory=list)
     leaked_connections: int = 0
     leaked_evidence: int = 0
+    duplicate_connections: int = 0  # of the leaked connections: twins left by a repeated connect
+    duplicate_evidence: int = 0  # of the leaked evidence: twins left by a repeated file request
     retry_after_violations: int = 0
     requests: int = 0
     retries: int = 0
@@ -125,11 +133,15 @@ class RunResult:
             detail = f": {e.message}" if e.message else ""
             out.append(f"endpoint {e.client_id} ({e.klass}) ended {e.outcome}, not allowed here{detail}")
         if self.leaked_connections:
-            out.append(f"{self.leaked_connections} connection(s) left connected or waiting")
+            twins = _twins(self.duplicate_connections, "connect")
+            out.append(f"{self.leaked_connections} connection(s) left connected or waiting{twins}")
         if self.leaked_evidence:
-            out.append(f"{self.leaked_evidence} evidence item(s) left on the server")
+            twins = _twins(self.duplicate_evidence, "file request")
+            out.append(f"{self.leaked_evidence} evidence item(s) left on the server{twins}")
         if self.retry_after_violations:
-            out.append(f"{self.retry_after_violations} request(s) sent before the Retry-After of a 429 ended")
+            out.append(
+                f"{self.retry_after_violations} request(s) sent before the Retry-After of a 429 or 503 ended"
+            )
         return out
 
     @property
@@ -146,6 +158,8 @@ class RunResult:
             "outcomes": dict(self.outcomes),
             "leaked_connections": self.leaked_connections,
             "leaked_evidence": self.leaked_evidence,
+            "duplicate_connections": self.duplicate_connections,
+            "duplicate_evidence": self.duplicate_evidence,
             "corrupt_traces": self.corrupt,
             "untyped_failures": self.untyped,
             "retry_after_violations": self.retry_after_violations,
@@ -183,6 +197,8 @@ class MatrixResult:
             "unexpected": sum(len(run.unexpected) for run in self.runs),
             "leaked_connections": sum(run.leaked_connections for run in self.runs),
             "leaked_evidence": sum(run.leaked_evidence for run in self.runs),
+            "duplicate_connections": sum(run.duplicate_connections for run in self.runs),
+            "duplicate_evidence": sum(run.duplicate_evidence for run in self.runs),
             "corrupt_traces": sum(run.corrupt for run in self.runs),
             "untyped_failures": sum(run.untyped for run in self.runs),
             "retry_after_violations": sum(run.retry_after_violations for run in self.runs),
@@ -239,7 +255,8 @@ async def run_scenario(
     ``catalog``: generated traces to share between runs (traces depend on the seed and endpoint only).
     """
     started = time.monotonic()
-    run = RunResult(scenario.name, seed, "sockets" if needs_sockets(scenario) else "in-process")
+    sockets = needs_sockets(scenario) and not options.in_process
+    run = RunResult(scenario.name, seed, "sockets" if sockets else "in-process")
     try:
         async with asyncio.timeout(options.run_timeout_s):
             await _run(replace(scenario, seed=None), seed, options, dest, run, catalog)
@@ -319,6 +336,7 @@ async def _run(
             await asyncio.to_thread(server.stop)
     run.leaked_connections = state["connections"]["connected"] + state["connections"]["waiting"]
     run.leaked_evidence = state["evidence"] + state["evidence_pending"]
+    run.duplicate_connections, run.duplicate_evidence = duplicate_leftovers(backend)
     run.retry_after_violations = retry_after_violations(scenario, journal["requests"])
     run.requests = int(journal["total"])
     if isinstance(policy, RetryPolicy):
@@ -402,17 +420,47 @@ def verify_trace(
     return None
 
 
+def duplicate_leftovers(backend: ThreatResponseBackend) -> tuple[int, int]:
+    """(connections, evidence) still on the server that a repeated connect or file request left.
+
+    A live (``waiting``/``connected``) connection counts when its endpoint was connected more than once;
+    an evidence item counts when its endpoint was asked for the same path more than once. Each collection
+    makes one of each, so the extra ones are twins of a POST the client repeated (after an ambiguous
+    failure, see scenarios/duplicate-post.yaml) and never reconciled. Read from the backend directly.
+    """
+    now = backend.now()
+    store = backend.store
+    connects = Counter(c.client_id for c in store.values(connections.TABLE))
+    requests = Counter((t.client_id, t.path) for t in store.values(tasks.TABLE))
+    live = sum(
+        1
+        for c in store.values(connections.TABLE)
+        if connects[c.client_id] > 1 and c.status_at(now) in ("waiting", "connected")
+    )
+    left = sum(1 for e in store.values(evidence.TABLE) if requests[(e.client_id, e.path)] > 1)
+    return live, left
+
+
+def _twins(count: int, post: str) -> str:
+    return f" ({count} of them where a {post} was repeated)" if count else ""
+
+
+RETRY_AFTER_STATUSES = frozenset({429, 503})  # the statuses the simulator sends Retry-After with
+
+
 def retry_after_violations(scenario: Scenario, entries: list[dict[str, Any]]) -> int:
-    """Requests repeated before the ``Retry-After`` of the 429 the same call got (journal order)."""
+    """Requests repeated before the ``Retry-After`` of the 429 or 503 the same call got (journal order)."""
     waits = {
-        rule.name: rule.fault.retry_after_s
+        rule.name: (rule.fault.status, rule.fault.retry_after_s)
         for rule in scenario.faults
-        if rule.fault.type == "status" and rule.fault.status == 429 and rule.fault.retry_after_s
+        if rule.fault.type == "status"
+        and rule.fault.status in RETRY_AFTER_STATUSES
+        and rule.fault.retry_after_s
     }
     violations = 0
     for i, entry in enumerate(entries):
-        wait = waits.get(entry.get("fault") or "")
-        if entry.get("status") != 429 or wait is None:
+        status, wait = waits.get(entry.get("fault") or "", (None, None))
+        if wait is None or entry.get("status") != status:
             continue
         same = (entry["method"], entry["path"])
         after = next((e for e in entries[i + 1 :] if (e["method"], e["path"]) == same), None)
@@ -426,6 +474,7 @@ __all__ = [
     "MatrixOptions",
     "MatrixResult",
     "RunResult",
+    "duplicate_leftovers",
     "needs_sockets",
     "retry_after_violations",
     "run_matrix",

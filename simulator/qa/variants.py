@@ -8,6 +8,7 @@ fail): each one drops exactly one good habit of the reference client.
 ``no-retry``             every request tried once: transient faults become failures
 ``ignores-retry-after``  retries on its own short backoff, whatever ``Retry-After`` says
 ``no-cleanup``           leaves the connection open and the evidence behind when it fails
+``blind-post``           repeats an ambiguous POST but never looks for the twin it may have made
 =======================  ==================================================================
 
 >>> VARIANTS["reference"].description
@@ -78,28 +79,41 @@ class _CarelessWorkflow(EvidenceWorkflow):
         return result
 
 
-async def _collect_without_cleanup(
-    client: AsyncTaniumClient,
-    client_id: str,
-    *,
-    dest: str | Path,
-    deadline_s: float,
-    poll: PollPolicy,
-    clock: Clock,
-    sleep: Sleep,
-) -> CollectResult:
-    workflow = _CarelessWorkflow(
-        client,
-        client_id,
-        dest=Path(dest),
-        path=None,
-        deadline_s=deadline_s,
-        poll=poll,
-        clock=clock,
-        sleep=sleep,
-        cleanup_timeout_s=60.0,
-    )
-    return await workflow.run()
+class _BlindWorkflow(EvidenceWorkflow):
+    """Broken on purpose: its POSTs are repeated after ambiguous failures, their twins never hunted."""
+
+    async def _close_strays(self) -> None:
+        return None
+
+    async def _delete_stray_tasks(self) -> None:
+        return None
+
+
+def _collect_with(workflow_class: type[EvidenceWorkflow]) -> Collect:
+    async def collect(
+        client: AsyncTaniumClient,
+        client_id: str,
+        *,
+        dest: str | Path,
+        deadline_s: float,
+        poll: PollPolicy,
+        clock: Clock,
+        sleep: Sleep,
+    ) -> CollectResult:
+        workflow = workflow_class(
+            client,
+            client_id,
+            dest=Path(dest),
+            path=None,
+            deadline_s=deadline_s,
+            poll=poll,
+            clock=clock,
+            sleep=sleep,
+            cleanup_timeout_s=60.0,
+        )
+        return await workflow.run()
+
+    return collect
 
 
 REFERENCE = ClientVariant(
@@ -125,7 +139,13 @@ VARIANTS: dict[str, ClientVariant] = {
             "no-cleanup",
             "leaves its connection and evidence behind when a collection fails",
             reference_policy,
-            _collect_without_cleanup,
+            _collect_with(_CarelessWorkflow),
+        ),
+        ClientVariant(
+            "blind-post",
+            "repeats an ambiguous POST without looking for the twin it may have made",
+            reference_policy,
+            _collect_with(_BlindWorkflow),
         ),
     )
 }

@@ -394,6 +394,24 @@ async def test_rate_limited_carries_retry_after(mock: respx.MockRouter, tanium: 
     assert "retry after 7 s" in str(info.value)
 
 
+@pytest.mark.parametrize(("status", "header"), [(503, "4"), (500, "4"), (503, None), (418, "4")])
+async def test_server_errors_carry_their_retry_after(
+    mock: respx.MockRouter, tanium: AsyncTaniumClient, status: int, header: str | None
+) -> None:
+    headers = {"Retry-After": header} if header is not None else {}
+    mock.get(f"{TR}/tasks/1").mock(
+        return_value=httpx.Response(status, json={"text": f"{status} Unavailable"}, headers=headers)
+    )
+    with pytest.raises(APIError) as info:
+        await tanium.get_task(1)
+    if status >= 500 and header is not None:
+        assert isinstance(info.value, ServerError) and info.value.retry_after == 4.0
+        assert "retry after 4 s" in str(info.value)
+    else:  # no header, or a status whose Retry-After means nothing to a retry (418)
+        assert info.value.retry_after is None
+        assert "retry after" not in str(info.value)
+
+
 def test_retry_after_parses_seconds_and_dates() -> None:
     assert retry_after_seconds("2.5") == 2.5
     assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None

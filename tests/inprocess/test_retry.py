@@ -92,6 +92,67 @@ async def test_a_retry_after_longer_than_allowed_is_not_waited_for(
     assert info.value.retry_after == 3600.0
 
 
+async def test_a_503_retry_after_is_waited_out_on_the_injected_clock(
+    mock: respx.MockRouter, tanium: AsyncTaniumClient, clock: FakeClock
+) -> None:
+    route = mock.get(f"{TR}/tasks/833").mock(side_effect=[unavailable("3"), ok(task("STARTED"))])
+    assert (await tanium.get_task(833)).status == "STARTED"
+    assert route.call_count == 2
+    assert clock.sleeps == [3.0] and clock.now >= 3.0  # not the 0.25-0.5 s backoff; no real sleep
+
+
+async def test_a_503_retry_after_as_an_http_date_is_waited_out(
+    mock: respx.MockRouter, tanium: AsyncTaniumClient, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("client._client.time.time", lambda: 40.0)  # the date is relative to the wall clock
+    later = unavailable("Thu, 01 Jan 1970 00:00:45 GMT")
+    route = mock.get(f"{TR}/conns").mock(side_effect=[later, ok([])])
+    assert await tanium.list_connections() == []
+    assert route.call_count == 2 and clock.sleeps == [5.0]
+
+
+async def test_a_longer_backoff_wins_over_a_short_503_retry_after(
+    mock: respx.MockRouter, clock: FakeClock
+) -> None:
+    route = mock.get(f"{TR}/conns").mock(side_effect=[unavailable("1"), ok([])])
+    policy = policy_for(clock, initial_s=4.0, jitter=0.0)
+    async with AsyncTaniumClient(BASE, token=TOKEN, policy=policy) as c:
+        assert await c.list_connections() == []
+    assert route.call_count == 2 and clock.sleeps == [4.0]  # Retry-After is a floor, not the wait
+
+
+@pytest.mark.parametrize("too_long", [limited("3600"), unavailable("3600")], ids=["429", "503"])
+async def test_a_too_long_retry_after_gives_up_the_same_for_429_and_503(
+    mock: respx.MockRouter, clock: FakeClock, too_long: Response
+) -> None:
+    route = mock.get(f"{TR}/conns").mock(side_effect=[too_long, ok([])])
+    policy = policy_for(clock, max_retry_after_s=60)
+    async with AsyncTaniumClient(BASE, token=TOKEN, policy=policy) as c:
+        with pytest.raises((RateLimited, ServerError)) as info:
+            await c.list_connections()
+    assert route.call_count == 1 and clock.sleeps == []  # not waited for, not retried early either
+    assert isinstance(info.value, RateLimited | ServerError) and info.value.retry_after == 3600.0
+    assert policy.stats.gave_up == {"retry_after_too_long": 1}
+    assert "retry after 3600 s" in str(info.value)
+
+
+async def test_a_retried_5xx_other_than_503_honours_its_retry_after_too(
+    mock: respx.MockRouter, tanium: AsyncTaniumClient, clock: FakeClock
+) -> None:
+    gateway = Response(502, json={"text": "502 Bad Gateway"}, headers={"Retry-After": "6"})
+    route = mock.get(f"{TR}/tasks/833").mock(side_effect=[gateway, ok(task("COMPLETED"))])
+    assert (await tanium.get_task(833)).status == "COMPLETED"
+    assert route.call_count == 2 and clock.sleeps == [6.0]
+
+
+async def test_a_503_retry_after_on_a_post_is_waited_out_before_repeating_it(
+    mock: respx.MockRouter, tanium: AsyncTaniumClient, clock: FakeClock
+) -> None:
+    connect = mock.post(f"{TR}/conns/connect").mock(side_effect=[unavailable("2"), ok("remote:x:1:")])
+    assert await tanium.connect("1") == "remote:x:1:"  # refused: safe to repeat, but not sooner
+    assert connect.call_count == 2 and clock.sleeps == [2.0]
+
+
 @pytest.mark.parametrize(
     "failure",
     [

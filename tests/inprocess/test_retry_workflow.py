@@ -1,7 +1,8 @@
 """The workflow with retries: duplicated POSTs are found and cleaned, bad downloads fetched again.
 
 respx plays the server (tests/inprocess/tanium_fakes.py); the last tests run the real simulator app
-with an inline scenario whose fault makes the server act on a request whose answer is then lost.
+with an inline scenario whose fault makes the server act on a request whose answer is then lost, and
+the QA matrix in-process over scenarios/duplicate-post.yaml and a 503's Retry-After.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from client._retry import RetryPolicy
 from client._workflow import PollPolicy, collect_trace
 from simulator.app import create_app
 from simulator.clock import ManualClock
+from simulator.qa.runner import MatrixOptions, run_matrix
+from simulator.qa.variants import VARIANTS
 from simulator.scenarios import Scenario
 from simulator.settings import FleetProfile, Lifecycle, Settings
 from tests.inprocess.tanium_fakes import (
@@ -233,3 +237,57 @@ async def test_simulator_acting_on_a_post_whose_answer_is_lost_leaves_nothing(
     assert sum(made.values()) == 2  # the lost answer's twin exists on the server...
     assert state["connections"]["connected"] == state["connections"]["waiting"] == 0  # ...and is cleaned
     assert state["evidence"] == state["evidence_pending"] == 0
+
+
+# --------------------------------------------------------------------------- the QA matrix on duplicate POSTs
+
+DUPLICATE_POST = MatrixOptions(endpoints=2, seeds=(1,), in_process=True)
+
+
+async def test_duplicate_post_scenario_provokes_twins_and_the_reference_client_reconciles_them() -> None:
+    result = await run_matrix([Scenario.load("duplicate-post")], DUPLICATE_POST)
+    run = result.runs[0]
+    assert result.ok, run.problems
+    assert run.outcomes["success"] == 2 and run.transport == "in-process"
+    # Endpoint 2 had its connect and its file request acted on and the answer cut (every 2nd of each):
+    # two POSTs repeated, and both twins they made were closed or deleted.
+    assert run.retries == 2
+    assert run.leaked_connections == run.leaked_evidence == 0
+
+
+async def test_a_client_that_repeats_posts_blindly_fails_the_duplicate_post_scenario() -> None:
+    options = replace(DUPLICATE_POST, variant=VARIANTS["blind-post"])
+    result = await run_matrix([Scenario.load("duplicate-post")], options)
+    run = result.runs[0]
+    assert run.outcomes["success"] == 2  # it even "works"...
+    assert not result.ok  # ...but leaves a connection and an evidence item per repeated POST
+    assert run.leaked_connections == run.duplicate_connections == 1
+    assert run.leaked_evidence == run.duplicate_evidence == 1
+    assert any("where a connect was repeated" in p for p in run.problems)
+    assert any("where a file request was repeated" in p for p in run.problems)
+
+
+async def test_a_client_that_does_not_repeat_an_ambiguous_post_fails_typed_and_clean() -> None:
+    options = replace(DUPLICATE_POST, variant=VARIANTS["no-retry"])
+    result = await run_matrix([Scenario.load("duplicate-post")], options)
+    run = result.runs[0]
+    assert result.ok, run.problems
+    assert run.outcomes["transport"] >= 1  # the lost answer is reported, not guessed at
+    assert run.leaked_connections == run.leaked_evidence == 0  # what the server did unseen is undone
+
+
+async def test_a_client_that_ignores_a_503_retry_after_fails_the_matrix() -> None:
+    scenario = Scenario.from_text(
+        "# Every first poll of a task is refused with a 503 and a Retry-After, for checking the wait.\n"
+        "faults: [{name: busy, match: {operation: get_task}, every_n: 2, "
+        "fault: {type: status, status: 503, retry_after_s: 5}}]\n"
+    )
+    options = MatrixOptions(endpoints=2, seeds=(1,))
+    honest = await run_matrix([scenario], options)
+    assert honest.ok, honest.runs[0].problems
+    assert honest.runs[0].retries >= 2
+    impatient = await run_matrix([scenario], replace(options, variant=VARIANTS["ignores-retry-after"]))
+    run = impatient.runs[0]
+    assert run.outcomes["success"] == 2 and not impatient.ok
+    assert run.retry_after_violations == run.retries >= 2  # its 0.5-1 s backoff is always under 5 s
+    assert any("before the Retry-After of a 429 or 503" in p for p in run.problems)
