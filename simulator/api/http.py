@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -11,6 +13,8 @@ from starlette.responses import Response
 from simulator.errors import BadRequest, PayloadTooLarge, Unauthorized, VendorError
 from simulator.state.backend import ThreatResponseBackend
 from simulator.state.sessions import Principal
+
+log = logging.getLogger("tanium_sim")
 
 
 class JSONResponse(Response):
@@ -25,6 +29,13 @@ class JSONResponse(Response):
 def error_response(error: VendorError) -> JSONResponse:
     """The vendor's error envelope: ``{"text": "<code> <phrase>[: detail]"}``."""
     return JSONResponse({"text": error.text}, status_code=error.status, headers=error.headers)
+
+
+def unexpected_response(scope: Mapping[str, Any]) -> JSONResponse:
+    """A bug in the simulator, never the client's fault: log it (call inside ``except``), answer 500 in the
+    vendor's envelope."""
+    log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+    return error_response(VendorError("the simulator hit an unexpected error; see its log"))
 
 
 def backend(request: Request) -> ThreatResponseBackend:
@@ -111,4 +122,5 @@ __all__ = [
     "read_json",
     "read_object",
     "require_str",
+    "unexpected_response",
 ]

@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
-from simulator.api.http import error_response
+from simulator.api.http import error_response, unexpected_response
 from simulator.errors import VendorError
 from simulator.faults import wire
 from simulator.faults.http import error_answer, spoil, truncation_point
@@ -110,19 +110,6 @@ class FaultMiddleware:
         status: int | None = None
         sent = 0
         delay = 0.0
-
-        async def tracked(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
-
-        out: Send = tracked
-        if operation in THROTTLED and rt.scenario.bandwidth.bytes_per_s:
-            out = self._throttled(tracked)
-        inner = self.app if resolved.endpoint is None else self._endpoint(resolved)
         metrics.in_flight += 1
         try:
             if rules.states:
@@ -138,10 +125,15 @@ class FaultMiddleware:
                 delay += firing.fault.latency.sample(firing.rng)
             if delay > 0:
                 await rt.sleep(delay)
-            if firing is None or firing.fault.type == "delay":
-                await inner(scope, receive, out)
+            out = send
+            if operation in THROTTLED and rt.scenario.bandwidth.bytes_per_s:
+                out = self._throttled(send)
+            if firing is not None and firing.fault.type != "delay":
+                status, sent = await self._apply(firing, self._as_app(resolved), scope, receive, send, out)
+            elif resolved.endpoint is not None:
+                status, sent = await self._dispatch(resolved, scope, receive, out)
             else:
-                status, sent = await self._apply(firing, inner, scope, receive, send, out)
+                status, sent = await _tracked(self.app, scope, receive, out)
         finally:
             metrics.in_flight -= 1
             metrics.observe(operation, str(status) if status is not None else "none", sent, delay)
@@ -161,23 +153,38 @@ class FaultMiddleware:
                     bytes=sent,
                 )
 
-    def _endpoint(self, resolved: Resolved) -> ASGIApp:
-        """The matched route's endpoint as an ASGI app, with the vendor's error envelope."""
+    async def _dispatch(
+        self, resolved: Resolved, scope: dict[str, Any], receive: Receive, send: Send
+    ) -> tuple[int | None, int]:
+        """Run the matched route's endpoint; returns (status, body bytes) of the answer it sent.
+
+        Errors are rendered as the app's handlers would: a :class:`VendorError` as the vendor's envelope,
+        anything else (a simulator bug) logged and answered 500 in the same envelope.
+        """
         endpoint = resolved.endpoint
         assert endpoint is not None
-        child = resolved.child
+        scope.update(resolved.child)
+        scope["route"] = resolved.route
+        try:
+            response = await endpoint(Request(scope, receive))
+        except VendorError as exc:
+            response = error_response(exc)
+        except ClientDisconnect:  # the client left while sending its body: nobody to answer
+            return None, 0
+        except Exception:
+            response = unexpected_response(scope)
+        await response(scope, receive, send)  # type: ignore[arg-type]  # same messages, dict-typed here
+        return response.status_code, len(getattr(response, "body", b""))
 
-        async def run(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-            scope.update(child)
-            scope["route"] = resolved.route
-            request = Request(scope, receive)
-            try:
-                response = await endpoint(request)
-            except VendorError as exc:
-                response = error_response(exc)
-            await response(scope, receive, send)  # type: ignore[arg-type]  # same messages, dict-typed here
+    def _as_app(self, resolved: Resolved) -> ASGIApp:
+        """What a fault wraps: the matched endpoint, or the app (which answers 404/405) when none matched."""
+        if resolved.endpoint is None:
+            return self.app
 
-        return run
+        async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+            await self._dispatch(resolved, scope, receive, send)
+
+        return app
 
     async def _apply(
         self, firing: Firing, app: ASGIApp, scope: dict[str, Any], receive: Receive, send: Send, out: Send
@@ -247,6 +254,25 @@ class FaultMiddleware:
             ev = store.get(evidence.TABLE, str(params["uuid"]))
             return str(ev.client_id) if ev is not None else None
         return None
+
+
+async def _tracked(
+    app: ASGIApp, scope: dict[str, Any], receive: Receive, send: Send
+) -> tuple[int | None, int]:
+    """Run the app, passing its answer on; returns the status and body bytes it sent."""
+    status: int | None = None
+    sent = 0
+
+    async def tracked(message: Message) -> None:
+        nonlocal status, sent
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            sent += len(message.get("body", b""))
+        await send(message)
+
+    await app(scope, receive, tracked)
+    return status, sent
 
 
 async def _capture(app: ASGIApp, scope: dict[str, Any], receive: Receive) -> tuple[Message, bytes]:

@@ -6,8 +6,9 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
 
-from .conftest import ADMIN, TR, World
+from .conftest import ADMIN, TOKEN, TR, World
 
 pytestmark = pytest.mark.anyio
 
@@ -134,3 +135,28 @@ def test_connect_never_500s_on_any_json(body: object, target: object) -> None:
                     assert r.json()["text"].startswith("400 Bad Request")
 
     anyio.run(go)
+
+
+async def test_a_simulator_bug_is_a_logged_500_in_the_vendor_envelope(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Vendor routes run in the fault middleware's dispatcher: a bug there answers like the app's handler."""
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(app.state.backend, "list_connections", broken)
+    with caplog.at_level("ERROR", logger="tanium_sim"):
+        r = await client.get(f"{TR}/conns")
+    assert r.status_code == 500
+    assert r.json() == {
+        "text": "500 Internal Server Error: the simulator hit an unexpected error; see its log"
+    }
+    assert "RuntimeError: boom" in caplog.text and f"GET {TR}/conns" in caplog.text
+    assert TOKEN not in caplog.text
+    (entry,) = [e for e in app.state.runtime.journal.query() if e.operation == "list_connections"]
+    assert entry.status == 500
+    assert app.state.runtime.metrics.requests[("list_connections", "500")] == 1
