@@ -384,7 +384,8 @@ def _scans(raw: Any) -> dict[str, Any]:
         if 0 < interval < MIN_SCAN_INTERVAL_S:
             raise SpecError(
                 (*path, "interval_s"),
-                f"expected 0 (scans on demand only) or at least {MIN_SCAN_INTERVAL_S:g} seconds, got {interval:g}",
+                f"expected 0 (scans on demand only) or at least {MIN_SCAN_INTERVAL_S:g} seconds, "
+                f"got {interval:g}",
             )
         out["scan_interval_s"] = interval
     if "churn" in body:
