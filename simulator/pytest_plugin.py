@@ -1,0 +1,301 @@
+"""The pytest plugin: a tanium-sim simulator as a fixture in any project's test suite.
+
+Installing tanium-sim registers it (entry point ``pytest11``, name ``tanium_sim``); nothing to configure.
+The in-process fixtures share one simulated world on a manual clock; ``tanium_sim_server`` serves its own
+world on a real socket, in real time. A ``tanium_sim`` marker or the ``--tanium-sim-scenario`` and
+``--tanium-sim-seed`` options choose the world; the marker beats the options, which beat the defaults
+(scenario ``baseline``, seed 0, 10 endpoints), and a setting named in either beats the scenario file's.
+
+>>> @pytest.mark.anyio                                                          # doctest: +SKIP
+... @pytest.mark.tanium_sim(scenario="flaky-5xx", endpoints=3, seed=7)
+... async def test_fleet(tanium_sim_http):
+...     assert (await tanium_sim_http.get("/api/v2/system_status")).status_code in (200, 503)
+
+Loading the plugin costs nothing: the simulator is imported by the fixtures that use it, and nothing
+reads the environment. The fixtures are plain (sync) fixtures returning async objects, so they work with
+any async test runner (anyio's pytest plugin, pytest-asyncio); ``tanium_sim_client`` needs asyncio.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    import httpx
+    from starlette.applications import Starlette
+
+    from client import AsyncTaniumClient
+    from simulator.clock import ManualClock
+    from simulator.scenarios import Scenario
+    from simulator.server import BackgroundServer
+    from simulator.settings import Settings
+
+MARKER = "tanium_sim"
+BASE_URL = "http://tanium-sim"
+DEFAULT_SETTINGS: dict[str, Any] = {"seed": 0, "endpoints": 10, "host": "127.0.0.1", "port": 0}
+_SCENARIO_OPTION = pytest.StashKey[str]()
+
+
+class VirtualSleep:
+    """An async sleep that moves a manual clock instead of waiting; ``delays`` lists what was asked."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        from anyio.lowlevel import checkpoint  # httpx and starlette depend on anyio; asyncio or trio
+
+        self.delays.append(seconds)
+        self.clock.advance(max(0.0, seconds))
+        await checkpoint()  # other tasks run, as they would while this one waited
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldSpec:
+    """What a test asked for: a scenario (name, path or :class:`Scenario`) and ``Settings`` fields."""
+
+    scenario: Any  # None: the baseline
+    settings: dict[str, Any]
+    explicit: frozenset[str]  # settings the marker or an option named: they beat the scenario's values
+
+
+# -- hooks ------------------------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tanium-sim", "tanium-sim simulator fixtures")
+    group.addoption(
+        "--tanium-sim-scenario",
+        metavar="NAME|PATH",
+        default=None,
+        help="scenario for the tanium_sim fixtures when no marker names one (default: baseline)",
+    )
+    group.addoption(
+        "--tanium-sim-seed",
+        metavar="N",
+        type=int,
+        default=None,
+        help="seed for the tanium_sim fixtures when no marker names one (default: 0)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "tanium_sim(scenario=None, **settings): the simulated world for the tanium_sim_* fixtures "
+        "(a scenario name or path, and Settings fields such as endpoints=, seed=, token=)",
+    )
+    name = config.getoption("tanium_sim_scenario", default=None)
+    if name:
+        from simulator.scenarios import Scenario, resolve
+
+        try:
+            path = resolve(name)
+            Scenario.load(path)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--tanium-sim-scenario: {exc}") from None
+        config.stash[_SCENARIO_OPTION] = str(path.resolve())  # tests that chdir still find it
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: only the tests that will run are checked
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A marker that cannot build a world stops the run before any test, like an unknown marker."""
+    for item in items:
+        if item.get_closest_marker(MARKER) is not None:
+            try:
+                build_world(spec_for(item))
+            except ValueError as exc:
+                raise pytest.UsageError(f"{item.nodeid}: the tanium_sim marker: {exc}") from None
+
+
+# -- resolving a test's world ---------------------------------------------------------------------------
+
+
+def spec_for(node: pytest.Item) -> WorldSpec:
+    """Defaults, then the command-line options, then the markers (module's, class's, then the test's)."""
+    config = node.config
+    scenario: Any = config.stash.get(_SCENARIO_OPTION, None)
+    settings = dict(DEFAULT_SETTINGS)
+    explicit: set[str] = set()
+    seed = config.getoption("tanium_sim_seed", default=None)
+    if seed is not None:
+        settings["seed"] = seed
+        explicit.add("seed")
+    for marker in reversed(list(node.iter_markers(MARKER))):  # closest last, so it wins
+        if len(marker.args) > 1:
+            raise ValueError("it takes one positional argument at most (the scenario); pass settings by name")
+        kwargs = dict(marker.kwargs)
+        if marker.args:
+            kwargs["scenario"] = marker.args[0]
+        if "scenario" in kwargs:
+            scenario = kwargs.pop("scenario")
+        settings.update(kwargs)
+        explicit.update(kwargs)
+    return WorldSpec(scenario, settings, frozenset(explicit))
+
+
+def build_world(spec: WorldSpec) -> tuple[Settings, Scenario]:
+    """The settings and the scenario to run; a ``ValueError`` in one sentence for a user mistake."""
+    import typing
+
+    from simulator.scenarios import DEFAULT_SCENARIO, Scenario, ScenarioError
+    from simulator.settings import Settings
+
+    names = [f.name for f in dataclasses.fields(Settings)]
+    unknown = sorted(set(spec.settings) - set(names))
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a setting (known: scenario, {', '.join(names)})")
+    hints = typing.get_type_hints(Settings)
+    for name, value in spec.settings.items():
+        expected = hints[name]
+        if expected in (int, float, str, bool) and not _fits(value, expected):
+            raise ValueError(f"{name} must be {expected.__name__}, got {value!r}")
+    settings = Settings(**spec.settings)  # __post_init__ says what is out of range
+    if spec.scenario is None:
+        try:
+            scenario = Scenario.load(DEFAULT_SCENARIO)
+        except (
+            ScenarioError
+        ):  # installed without the scenarios/ folder: the built-in baseline (as serve does)
+            scenario = Scenario()
+    elif isinstance(spec.scenario, Scenario):
+        scenario = spec.scenario
+    elif isinstance(spec.scenario, str) or hasattr(spec.scenario, "__fspath__"):
+        scenario = Scenario.load(spec.scenario)  # ScenarioError (a ValueError) lists the known names
+    else:
+        raise ValueError(f"scenario must be a name, a path or a Scenario, got {spec.scenario!r}")
+    return settings, _yield_to(scenario, spec.explicit)
+
+
+def _fits(value: object, expected: type) -> bool:
+    if isinstance(value, bool):
+        return expected is bool
+    return isinstance(value, (int, float) if expected is float else expected)
+
+
+def _yield_to(scenario: Scenario, explicit: frozenset[str]) -> Scenario:
+    """``scenario`` without the values the test named itself (``create_app`` applies the scenario last)."""
+    changes: dict[str, Any] = {}
+    if "seed" in explicit:
+        changes["seed"] = None
+    if "session_lifetime_s" in explicit:
+        changes["session_lifetime_s"] = None
+    if "lifecycle" in explicit:
+        changes["lifecycle"] = {}
+    fleet_named = ({"endpoints"} & explicit) | (
+        {"linux_fraction", "profile_mix"} if "fleet" in explicit else set()
+    )
+    if fleet_named:
+        changes["fleet"] = {k: v for k, v in scenario.fleet.items() if k not in fleet_named}
+    scans_named = {"scan_interval_s", "churn"} & explicit
+    if scans_named:
+        changes["scans"] = {k: v for k, v in scenario.scans.items() if k not in scans_named}
+    return dataclasses.replace(scenario, **changes) if changes else scenario
+
+
+def _world(request: pytest.FixtureRequest) -> tuple[Settings, Scenario]:
+    try:
+        return build_world(spec_for(request.node))
+    except ValueError as exc:  # checked at collection; here only for markers added while running
+        pytest.fail(f"the tanium_sim marker: {exc}", pytrace=False)
+
+
+# -- fixtures ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tanium_sim_clock() -> ManualClock:
+    """The simulator's manual clock: nothing happens until the test calls ``.advance(seconds)``.
+
+    Connections turn ``connected`` and tasks finish when their delay has passed on this clock
+    (``tanium_sim_app.state.settings.lifecycle``), so a test never waits for real time.
+    """
+    from simulator.clock import ManualClock
+
+    return ManualClock()
+
+
+@pytest.fixture
+def tanium_sim_sleep(tanium_sim_clock: ManualClock) -> VirtualSleep:
+    """An async ``sleep(seconds)`` that advances ``tanium_sim_clock`` instead of waiting.
+
+    Give it to the code under test in place of ``asyncio.sleep`` so its poll loops move simulated time;
+    ``.delays`` lists every wait asked for (assert back-off schedules with it).
+    """
+    return VirtualSleep(tanium_sim_clock)
+
+
+@pytest.fixture
+def tanium_sim_app(request: pytest.FixtureRequest, tanium_sim_clock: ManualClock) -> Starlette:
+    """The simulator's ASGI app on ``tanium_sim_clock``, built from the ``tanium_sim`` marker and options.
+
+    ``@pytest.mark.tanium_sim(scenario="flaky-5xx", endpoints=10, seed=3, **settings)``; defaults:
+    baseline, seed 0, 10 endpoints. Scenario delays advance the manual clock instead of waiting.
+    ``.state.settings`` holds the token and admin token, ``.state.backend`` the world's ground truth.
+    """
+    from simulator.app import create_app
+
+    settings, scenario = _world(request)
+    return create_app(
+        settings, clock=tanium_sim_clock, scenario=scenario, sleep=VirtualSleep(tanium_sim_clock)
+    )
+
+
+@pytest.fixture
+def tanium_sim_http(tanium_sim_app: Starlette) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` on ``tanium_sim_app`` in-process (no sockets), ``session`` header set.
+
+    Base URL ``http://tanium-sim``; paths as the vendor's (``/plugin/products/threat-response/api/v1/...``).
+    Use it in an async test (``@pytest.mark.anyio`` with anyio's pytest plugin, or pytest-asyncio).
+    """
+    import httpx
+
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=tanium_sim_app),
+        base_url=BASE_URL,
+        headers={"session": tanium_sim_app.state.settings.token},
+    )
+
+
+@pytest.fixture
+def tanium_sim_client(tanium_sim_app: Starlette) -> AsyncTaniumClient:
+    """The reference client (``client.AsyncTaniumClient``) on ``tanium_sim_app`` in-process.
+
+    It holds the API token and the simulator's username and password (it logs in again when a
+    session expires). Pair it with ``client.collect_trace(..., clock=tanium_sim_clock.now,
+    sleep=tanium_sim_sleep)``. Needs an asyncio event loop.
+    """
+    import httpx
+
+    from client import AsyncTaniumClient
+
+    settings = tanium_sim_app.state.settings
+    return AsyncTaniumClient(
+        BASE_URL,
+        token=settings.token,
+        username=settings.username,
+        password=settings.password,
+        transport=httpx.ASGITransport(app=tanium_sim_app),
+    )
+
+
+@pytest.fixture
+def tanium_sim_server(request: pytest.FixtureRequest) -> Iterator[BackgroundServer]:
+    """The simulator on a real socket (uvicorn on 127.0.0.1, a free port), for the test's duration.
+
+    For clients that need a socket (requests, Java, another process). It runs in real time on its own
+    world (the system clock, not ``tanium_sim_clock``), built from the same marker and options.
+    ``.url``, ``.settings.token``, ``.settings.admin_token``; ``.app`` is its ASGI app.
+    """
+    from simulator.app import create_app
+    from simulator.server import BackgroundServer
+
+    settings, scenario = _world(request)
+    app = create_app(settings, scenario=scenario)
+    with BackgroundServer(app.state.settings, app=app) as server:
+        yield server
