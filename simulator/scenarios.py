@@ -54,7 +54,15 @@ from simulator.faults.spec import (
 from simulator.settings import Settings
 from simulator.traces.churn import ChurnRates
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+def _scenario_dir() -> Path:
+    """``scenarios/`` of a checkout (or an editable install), else the copy a wheel ships in the package."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "scenarios"
+    return checkout if checkout.is_dir() else here / "_scenarios"
+
+
+SCENARIO_DIR = _scenario_dir()
 DEFAULT_SCENARIO = "baseline"
 SUFFIXES = (".yaml", ".yml", ".json")
 SECTIONS = ("name", "seed", "latency", "bandwidth", "lifecycle", "fleet", "scans", "faults", "expect")
