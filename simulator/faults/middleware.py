@@ -125,15 +125,22 @@ class FaultMiddleware:
                 delay += firing.fault.latency.sample(firing.rng)
             if delay > 0:
                 await rt.sleep(delay)
-            out = send
-            if operation in THROTTLED and rt.scenario.bandwidth.bytes_per_s:
-                out = self._throttled(send)
+            paced = operation in THROTTLED and bool(rt.scenario.bandwidth.bytes_per_s)
             if firing is not None and firing.fault.type != "delay":
+                out = self._throttled(send) if paced else send
                 status, sent = await self._apply(firing, self._as_app(resolved), scope, receive, send, out)
-            elif resolved.endpoint is not None:
-                status, sent = await self._dispatch(resolved, scope, receive, out)
+            elif resolved.endpoint is not None and not paced:
+                status, sent = await self._dispatch(resolved, scope, receive, send)
             else:
-                status, sent = await _tracked(self.app, scope, receive, out)
+                # 404/405 from the app, or a paced download a client may abandon half way: count the
+                # bytes that really went out, even when the answer never completes.
+                tracker = _Tracker(send)
+                try:
+                    await self._as_app(resolved)(
+                        scope, receive, self._throttled(tracker) if paced else tracker
+                    )
+                finally:
+                    status, sent = tracker.status, tracker.sent
         finally:
             metrics.in_flight -= 1
             metrics.observe(operation, str(status) if status is not None else "none", sent, delay)
@@ -256,23 +263,20 @@ class FaultMiddleware:
         return None
 
 
-async def _tracked(
-    app: ASGIApp, scope: dict[str, Any], receive: Receive, send: Send
-) -> tuple[int | None, int]:
-    """Run the app, passing its answer on; returns the status and body bytes it sent."""
-    status: int | None = None
-    sent = 0
+class _Tracker:
+    """A ``send`` that passes messages on and remembers the status and body bytes that went out."""
 
-    async def tracked(message: Message) -> None:
-        nonlocal status, sent
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status: int | None = None
+        self.sent = 0
+
+    async def __call__(self, message: Message) -> None:
+        await self.send(message)  # counted once it went out: a send that fails counts nothing
         if message["type"] == "http.response.start":
-            status = message["status"]
+            self.status = message["status"]
         elif message["type"] == "http.response.body":
-            sent += len(message.get("body", b""))
-        await send(message)
-
-    await app(scope, receive, tracked)
-    return status, sent
+            self.sent += len(message.get("body", b""))
 
 
 async def _capture(app: ASGIApp, scope: dict[str, Any], receive: Receive) -> tuple[Message, bytes]:

@@ -182,6 +182,39 @@ async def test_bandwidth_limits_evidence_downloads(clock: ManualClock) -> None:
     assert len(sleep.delays) == -(-len(data) // 4096)
 
 
+async def test_an_abandoned_paced_download_is_journaled_with_what_was_sent(clock: ManualClock) -> None:
+    text = "bandwidth: {bytes_per_s: 100000, per_connection: true, chunk_bytes: 4096}\n"
+    app, _ = build(text, clock, lifecycle=Lifecycle(connect_delay_s=1, task_duration_s=1))
+    async with client_for(app) as c:
+        task = await World(app, c, clock).completed_task(0)
+    path = f"{TR}/filedownload/data/{task['results']['fileResults'][0]['uuid']}"
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"session", TOKEN.encode())],
+    }
+    bodies = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:  # the client goes away after two pieces
+        nonlocal bodies
+        if message["type"] == "http.response.body":
+            bodies += 1
+            if bodies > 2:
+                raise OSError("connection lost")
+
+    with pytest.raises(OSError, match="connection lost"):
+        await app(scope, receive, send)
+    entry = app.state.runtime.journal.query(operation="download_evidence")[-1]
+    assert (entry.status, entry.bytes) == (200, 2 * 4096)
+    assert app.state.runtime.metrics.in_flight == 0
+
+
 async def test_rules_match_client_ids_from_bodies_paths_and_records(clock: ManualClock) -> None:
     app, _ = build("", clock, lifecycle=Lifecycle(connect_delay_s=1, task_duration_s=1))
     target = app.state.backend.fleet.endpoint(1).client_id
