@@ -47,6 +47,26 @@ class ManualClock:
         self._now = float(when)
 
 
+class VirtualSleep:
+    """An async ``sleep(seconds)`` that moves a :class:`ManualClock` instead of waiting.
+
+    What tests, the QA matrix and the pytest plugin give the simulator (``create_app(sleep=...)``) and
+    the client (``collect_trace(sleep=...)``): injected delays and poll loops cost no real time.
+    ``delays`` lists every wait asked for.
+    """
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        from anyio.lowlevel import checkpoint  # asyncio or trio, whichever runs the caller
+
+        self.delays.append(seconds)
+        self.clock.advance(max(0.0, seconds))
+        await checkpoint()  # other tasks run, as they would while this one waited
+
+
 def epoch_ms(seconds: float) -> int:
     """Epoch seconds to the integer milliseconds Tanium uses in connection objects."""
     return int(seconds * 1000)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from client import AsyncTaniumClient
-    from simulator.clock import ManualClock
+    from simulator.clock import ManualClock, VirtualSleep
     from simulator.scenarios import Scenario
     from simulator.server import BackgroundServer
     from simulator.settings import Settings
@@ -38,21 +38,6 @@ MARKER = "tanium_sim"
 BASE_URL = "http://tanium-sim"
 DEFAULT_SETTINGS: dict[str, Any] = {"seed": 0, "endpoints": 10, "host": "127.0.0.1", "port": 0}
 _SCENARIO_OPTION = pytest.StashKey[str]()
-
-
-class VirtualSleep:
-    """An async sleep that moves a manual clock instead of waiting; ``delays`` lists what was asked."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        from anyio.lowlevel import checkpoint  # httpx and starlette depend on anyio; asyncio or trio
-
-        self.delays.append(seconds)
-        self.clock.advance(max(0.0, seconds))
-        await checkpoint()  # other tasks run, as they would while this one waited
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,9 +144,7 @@ def build_world(spec: WorldSpec) -> tuple[Settings, Scenario]:
     if spec.scenario is None:
         try:
             scenario = Scenario.load(DEFAULT_SCENARIO)
-        except (
-            ScenarioError
-        ):  # installed without the scenarios/ folder: the built-in baseline (as serve does)
+        except ScenarioError:  # no scenarios/ folder installed: the built-in baseline, as serve does
             scenario = Scenario()
     elif isinstance(spec.scenario, Scenario):
         scenario = spec.scenario
@@ -169,33 +152,13 @@ def build_world(spec: WorldSpec) -> tuple[Settings, Scenario]:
         scenario = Scenario.load(spec.scenario)  # ScenarioError (a ValueError) lists the known names
     else:
         raise ValueError(f"scenario must be a name, a path or a Scenario, got {spec.scenario!r}")
-    return settings, _yield_to(scenario, spec.explicit)
+    return settings, scenario.without_settings(spec.explicit)  # what the test named wins
 
 
 def _fits(value: object, expected: type) -> bool:
     if isinstance(value, bool):
         return expected is bool
     return isinstance(value, (int, float) if expected is float else expected)
-
-
-def _yield_to(scenario: Scenario, explicit: frozenset[str]) -> Scenario:
-    """``scenario`` without the values the test named itself (``create_app`` applies the scenario last)."""
-    changes: dict[str, Any] = {}
-    if "seed" in explicit:
-        changes["seed"] = None
-    if "session_lifetime_s" in explicit:
-        changes["session_lifetime_s"] = None
-    if "lifecycle" in explicit:
-        changes["lifecycle"] = {}
-    fleet_named = ({"endpoints"} & explicit) | (
-        {"linux_fraction", "profile_mix"} if "fleet" in explicit else set()
-    )
-    if fleet_named:
-        changes["fleet"] = {k: v for k, v in scenario.fleet.items() if k not in fleet_named}
-    scans_named = {"scan_interval_s", "churn"} & explicit
-    if scans_named:
-        changes["scans"] = {k: v for k, v in scenario.scans.items() if k not in scans_named}
-    return dataclasses.replace(scenario, **changes) if changes else scenario
 
 
 def _world(request: pytest.FixtureRequest) -> tuple[Settings, Scenario]:
@@ -227,6 +190,8 @@ def tanium_sim_sleep(tanium_sim_clock: ManualClock) -> VirtualSleep:
     Give it to the code under test in place of ``asyncio.sleep`` so its poll loops move simulated time;
     ``.delays`` lists every wait asked for (assert back-off schedules with it).
     """
+    from simulator.clock import VirtualSleep
+
     return VirtualSleep(tanium_sim_clock)
 
 
@@ -239,6 +204,7 @@ def tanium_sim_app(request: pytest.FixtureRequest, tanium_sim_clock: ManualClock
     ``.state.settings`` holds the token and admin token, ``.state.backend`` the world's ground truth.
     """
     from simulator.app import create_app
+    from simulator.clock import VirtualSleep
 
     settings, scenario = _world(request)
     return create_app(

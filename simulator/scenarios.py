@@ -227,6 +227,34 @@ class Scenario:
             changes["churn"] = replace(settings.churn, **self.scans["churn"])
         return settings.with_changes(**changes) if changes else settings
 
+    def without_settings(self, names: Iterable[str]) -> Scenario:
+        """This scenario minus what :meth:`apply` would write into the ``Settings`` fields ``names``.
+
+        For callers whose own values for those fields must win over the scenario's (the pytest plugin's
+        marker settings). Kept beside :meth:`apply`: the two share the map of sections to fields.
+
+        >>> scenario = Scenario.from_text("seed: 4")
+        >>> scenario.without_settings({"seed"}).apply(Settings(seed=1)).seed
+        1
+        """
+        named = set(names)
+        changes: dict[str, Any] = {}
+        if "seed" in named:
+            changes["seed"] = None
+        if "session_lifetime_s" in named:
+            changes["session_lifetime_s"] = None
+        if "lifecycle" in named:
+            changes["lifecycle"] = {}
+        fleet_keys = ({"endpoints"} & named) | (
+            {"linux_fraction", "profile_mix"} if "fleet" in named else set()
+        )
+        if fleet_keys:
+            changes["fleet"] = {k: v for k, v in self.fleet.items() if k not in fleet_keys}
+        scan_keys = {"scan_interval_s", "churn"} & named
+        if scan_keys:
+            changes["scans"] = {k: v for k, v in self.scans.items() if k not in scan_keys}
+        return replace(self, **changes) if changes else self
+
     def latency_for(self, operation: str) -> Distribution:
         return self.latency_operations.get(operation, self.latency_default)
 

@@ -47,7 +47,7 @@ from client._errors import TaniumError
 from client._retry import RetryPolicy
 from client._workflow import CollectResult, PollPolicy
 from simulator.app import create_app
-from simulator.clock import ManualClock
+from simulator.clock import ManualClock, VirtualSleep
 from simulator.qa.expectations import SUCCESS, Expectations, endpoint_class
 from simulator.qa.variants import REFERENCE, ClientVariant
 from simulator.scenarios import Scenario
@@ -278,10 +278,7 @@ async def _run(
 ) -> None:
     expectations = Expectations.of(scenario)
     clock = ManualClock()
-
-    async def sleep(seconds: float) -> None:
-        clock.advance(max(0.0, seconds))  # simulated time: waiting costs nothing real
-        await asyncio.sleep(0)
+    sleep = VirtualSleep(clock)  # simulated time: waiting costs nothing real
 
     password = secrets.token_urlsafe(12)
     settings = Settings(

@@ -12,25 +12,13 @@ import pytest
 from starlette.applications import Starlette
 
 from simulator.app import create_app
-from simulator.clock import ManualClock
+from simulator.clock import ManualClock, VirtualSleep
 from simulator.scenarios import Scenario
 from simulator.settings import FleetProfile, Lifecycle, Settings
 from simulator.traces.churn import ChurnRates
 from tests.inprocess.conftest import ADMIN, TOKEN, TR, World
 
 pytestmark = pytest.mark.anyio
-
-
-class VirtualSleep:
-    """An injected sleeper: records each delay and moves the manual clock instead of waiting."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-        self.clock.advance(seconds)
 
 
 def build(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import statistics
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -231,3 +231,28 @@ def test_bad_distributions_name_their_field(raw: dict[str, object], field: str) 
     with pytest.raises(DistributionError) as info:
         Distribution.parse(raw)
     assert info.value.field == field
+
+
+def test_without_settings_undoes_apply_field_by_field() -> None:
+    """Every Settings field a scenario can set can also be taken back (the pytest plugin relies on it)."""
+    text = (
+        "seed: 9\nfleet: {endpoints: 7, linux_fraction: 0.5}\n"
+        "lifecycle: {offline_timeout_s: 3, session_lifetime_s: 30}\nscans: {interval_s: 600, churn: none}\n"
+    )
+    scenario = Scenario.from_text(text)
+    base = Settings()
+    applied = scenario.apply(base)
+    changed = {f.name for f in fields(Settings) if getattr(applied, f.name) != getattr(base, f.name)}
+    assert changed == {
+        "seed",
+        "endpoints",
+        "fleet",
+        "lifecycle",
+        "session_lifetime_s",
+        "scan_interval_s",
+        "churn",
+    }
+    for name in changed:
+        kept = scenario.without_settings({name}).apply(base)
+        assert getattr(kept, name) == getattr(base, name), name
+        assert all(getattr(kept, other) == getattr(applied, other) for other in changed - {name}), name
