@@ -105,13 +105,10 @@ def bare_command(payload_dir: Path) -> list[str]:
 
 def run_bare(payload_dir: Path) -> None:
     """The baseline: Starlette + uvicorn with the simulator's uvicorn settings, answering stored bytes."""
-    import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
-
-    from simulator.server import uvicorn_config
 
     routes = []
     for meta_path in sorted(payload_dir.glob("*.json")):
@@ -126,8 +123,19 @@ def run_bare(payload_dir: Path) -> None:
             return endpoint
 
         routes.append(Route(meta["path"], handler(), methods=[meta["method"]]))
-    config = uvicorn_config(Starlette(routes=routes), "127.0.0.1", 0)
-    server = uvicorn.Server(config)
+    serve_baseline(Starlette(routes=routes))
+
+
+def serve_baseline(app: Any) -> None:
+    """Serve a baseline app like ``tanium-sim serve`` does (its uvicorn settings and GC tuning), on a free
+    port of 127.0.0.1, printing ``serving http://127.0.0.1:PORT`` once listening (what :func:`serve` waits
+    for): the ratio then measures the app, not the process settings."""
+    import uvicorn
+
+    from simulator.server import tune_gc, uvicorn_config
+
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", 0))
+    tune_gc()
     original = server.startup
 
     async def startup(sockets: Any = None) -> None:

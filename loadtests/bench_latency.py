@@ -7,7 +7,7 @@ pool: ~170 req/s at 50 ms); a server that is simply out of CPU falls below it to
 cannot tell the two apart. Hence a baseline measured in the same run: a bare ASGI app (sleep the delay
 with ``asyncio.sleep``, answer ``[]``) served by the simulator's own uvicorn configuration
 (``simulator.server.uvicorn_config``: uvloop and httptools when installed) and process tuning
-(``simulator.server.tune_gc`` when it exists). It is what this machine's server stack can do at all
+(``simulator.server.tune_gc``). It is what this machine's server stack can do at all
 with this delay.
 
 Four servers run as child processes on 127.0.0.1 (pinned to CPU 0 when there are 2+ CPUs): the
@@ -46,7 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loadtests.bench_api import _ms, _pin, machine, serve, simulator_command
+from loadtests.bench_api import _ms, _pin, machine, serve, serve_baseline, simulator_command
 
 HOST = "127.0.0.1"
 PATH = "/plugin/products/threat-response/api/v1/conns"
@@ -59,10 +59,6 @@ ERROR_KINDS = ("non2xx", "connect", "read", "write", "timeout")
 
 def run_bare(delay_ms: float) -> None:
     """Answer any request with ``200 []`` after ``delay_ms``, served like ``tanium-sim serve``."""
-    import uvicorn
-
-    import simulator.server
-
     delay = delay_ms / 1000
     start = {
         "type": "http.response.start",
@@ -79,20 +75,7 @@ def run_bare(delay_ms: float) -> None:
         await send(start)
         await send(body)
 
-    server = uvicorn.Server(simulator.server.uvicorn_config(app, HOST, 0))  # type: ignore[arg-type]
-    # whatever process tuning `tanium-sim serve` applies (its GC settings, when it has them) the
-    # baseline gets too: the ratio then measures the app, not the process settings
-    if tune := getattr(simulator.server, "tune_gc", None):
-        tune()
-    original = server.startup
-
-    async def startup(sockets: Any = None) -> None:
-        await original(sockets=sockets)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        print(f"serving http://{HOST}:{port}", flush=True)
-
-    server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    serve_baseline(app)
 
 
 # --- load generators ---------------------------------------------------------------------------------
