@@ -270,10 +270,14 @@ class PlatformBackend:
         record = self._action(ref["id"])
         now = self.now()
         if record.stopped_at is None and now < record.expires_at:
-            record = replace(record, stopped_at=now)
-            self.store.put(action_model.TABLE, str(record.id), record)
-            for endpoint in self._endpoints(record):
-                self.scanner.cancel_after(endpoint, record.id, now)
+
+            def stop(action: ActionRecord) -> ActionRecord:
+                return replace(action, stopped_at=now) if action.stopped_at is None else action
+
+            record = self.store.update(action_model.TABLE, str(record.id), stop) or record
+            if record.stopped_at == now:
+                for endpoint in self._endpoints(record):
+                    self.scanner.cancel_after(endpoint, record.id, now)
         stop_id = self.store.next_id("platform_action_stop")
         self.store.put(action_model.STOPS_TABLE, str(stop_id), {"id": stop_id, "action_id": record.id})
         return {"id": stop_id, "action": {"id": record.id, "name": record.name}}

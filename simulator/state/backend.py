@@ -17,7 +17,7 @@ import math
 import random
 import uuid
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from simulator.clock import Clock, SystemClock
@@ -39,6 +39,26 @@ from simulator.traces.records import rfc3339
 SCAN_EPOCH = 1_793_491_200.0  # 2026-11-01T00:00:00Z: first scans happen on that day
 NOMINAL_SCAN_INTERVAL_S = 86_400.0  # trace dates advance a day per scan when scans are on demand only
 ENDPOINT_STATE = "endpoint_state"
+WORLD = "world"  # one record: when scan 1 happened and the scan schedule's stretches (shared by processes)
+
+
+@dataclass(frozen=True)
+class WorldClock:
+    """What every process serving one world must agree on: scan 1's time and the scan schedule.
+
+    Kept in the store (table :data:`WORLD`), so a second process on a shared store joins the running
+    world instead of starting its own, and a reset restarts it for every process.
+    """
+
+    started_at: float
+    # (start, scan_interval_s) per stretch of time: a scenario changing the interval starts a new one
+    schedule: tuple[tuple[float, float], ...]
+
+
+def _require_connected(record: ConnectionRecord, now: float) -> None:
+    status = record.status_at(now)
+    if status != "connected":
+        raise BadRequest(f"connection {record.id} is {status}; file operations need a connected connection")
 
 
 def _absent(value: object) -> bool:
@@ -62,9 +82,7 @@ class ThreatResponseBackend:
         self.store = store
         self.fleet = fleet
         self.catalog = catalog
-        self.started_at = clock.now()  # scan 1 of every endpoint; scheduled scans count from here
-        # (start, scan_interval_s) per stretch of time: a scenario changing the interval starts a new one
-        self.scan_schedule: list[tuple[float, float]] = [(self.started_at, settings.scan_interval_s)]
+        self._world()  # join the world on a shared store, or start it
         self.task_retention = tasks.TaskRetention(settings.task_retention)
         self.files = EndpointFiles(settings.linux_trace_path, settings.windows_trace_path)
         self.sessions = SessionService(
@@ -90,6 +108,25 @@ class ThreatResponseBackend:
             catalog=TraceCatalog(settings.trace_cache_bytes),
         )
 
+    def _world(self) -> WorldClock:
+        world: WorldClock | None = self.store.get(WORLD, WORLD)
+        if world is None:  # a new (or just reset) world: the first process to ask starts it
+            now, interval = self.now(), self.settings.scan_interval_s
+            world = self.store.update(
+                WORLD, WORLD, lambda cur: cur or WorldClock(now, ((now, interval),)), create=True
+            )
+            assert world is not None
+        return world
+
+    @property
+    def started_at(self) -> float:
+        """When scan 1 of every endpoint happened; scheduled scans count from here."""
+        return self._world().started_at
+
+    @property
+    def scan_schedule(self) -> tuple[tuple[float, float], ...]:
+        return self._world().schedule
+
     def apply_settings(self, settings: Settings) -> None:
         """Switch to new settings (a scenario replaced at run time); stored records keep their values."""
         old = self.settings
@@ -104,8 +141,17 @@ class ThreatResponseBackend:
         self.sessions.session_lifetime_s = settings.session_lifetime_s
         self.task_retention.keep = settings.task_retention
         if settings.scan_interval_s != old.scan_interval_s:
-            # Scans already due stay counted; the new interval schedules scans from now on only.
-            self.scan_schedule.append((self.now(), settings.scan_interval_s))
+            # Scans already due stay counted; the new interval schedules scans from now on only. Every
+            # process on a shared store applies a scenario change: the first one to do it adds the stretch.
+            now, interval = self.now(), settings.scan_interval_s
+
+            def add_stretch(world: WorldClock | None) -> WorldClock:
+                world = world or WorldClock(now, ((now, interval),))
+                if world.schedule[-1][1] == interval:
+                    return world
+                return WorldClock(world.started_at, (*world.schedule, (now, interval)))
+
+            self.store.update(WORLD, WORLD, add_stretch, create=True)
 
     def _sample(self, fixed: float, dist: Any, *parts: object) -> float:
         # One tiny stream per record: the value depends on (seed, record) only, not on request order.
@@ -125,17 +171,22 @@ class ThreatResponseBackend:
 
     def current_scan(self, endpoint: Endpoint) -> int:
         """The endpoint's scan number now: the last stored one plus the scheduled scans since it."""
-        state = self.store.get(ENDPOINT_STATE, endpoint.client_id)
-        scan, since = (
-            (int(state["scan"]), float(state.get("at", self.started_at))) if state else (1, self.started_at)
-        )
-        return scan + self._scheduled_scans(endpoint, since, self.now())
+        return self._scan_after(endpoint, self.store.get(ENDPOINT_STATE, endpoint.client_id), self.now())
 
-    def _scheduled_scans(self, endpoint: Endpoint, after: float, until: float) -> int:
+    def _scan_after(self, endpoint: Endpoint, state: dict[str, Any] | None, now: float) -> int:
+        world = self._world()
+        scan, since = (
+            (int(state["scan"]), float(state.get("at", world.started_at))) if state else (1, world.started_at)
+        )
+        return scan + self._scheduled_scans(endpoint, since, now, world.schedule)
+
+    def _scheduled_scans(
+        self, endpoint: Endpoint, after: float, until: float, schedule: tuple[tuple[float, float], ...]
+    ) -> int:
         """Scheduled scans in ``(after, until]`` that really ran, summed over the schedule's stretches."""
         total = 0
-        for i, (start, interval) in enumerate(self.scan_schedule):
-            end = self.scan_schedule[i + 1][0] if i + 1 < len(self.scan_schedule) else math.inf
+        for i, (start, interval) in enumerate(schedule):
+            end = schedule[i + 1][0] if i + 1 < len(schedule) else math.inf
             total += self._scans_in(endpoint, start, interval, max(after, start), min(until, end))
         return total
 
@@ -176,8 +227,14 @@ class ThreatResponseBackend:
             raise Conflict(
                 f"the scanner is not running on {endpoint.hostname}: a stopped scanner makes no scans"
             )
-        scan = self.current_scan(endpoint) + 1
-        self.set_scan(endpoint, scan)
+        now = self.now()
+
+        def one_more(state: dict[str, Any] | None) -> dict[str, Any]:
+            return {"scan": self._scan_after(endpoint, state, now) + 1, "at": now}
+
+        stored = self.store.update(ENDPOINT_STATE, endpoint.client_id, one_more, create=True)
+        assert stored is not None
+        scan = int(stored["scan"])
         spec = self.trace_spec(endpoint, scan)
         return {
             "client_id": endpoint.client_id,
@@ -245,8 +302,8 @@ class ThreatResponseBackend:
             }
         return manifest
 
-    def _files(self, endpoint: Endpoint) -> dict[str, Any]:
-        scan = self.current_scan(endpoint)
+    def _files(self, endpoint: Endpoint, scan: int | None = None) -> dict[str, Any]:
+        scan = self.current_scan(endpoint) if scan is None else scan
 
         def stat() -> tuple[int, float]:
             spec = self.trace_spec(endpoint, scan)
@@ -322,41 +379,62 @@ class ThreatResponseBackend:
         return self._connection(cid).to_api(self.now())
 
     def close_connection(self, cid: str) -> None:
-        record = self._connection(cid)
-        self.store.put(connections.TABLE, cid, record.closed(self.now()))
+        now = self.now()
+        if self.store.update(connections.TABLE, cid, lambda record: record.closed(now)) is None:
+            raise NotFound()
 
     def delete_connection(self, cid: str) -> None:
-        self._connection(cid)
-        self.store.delete(connections.TABLE, cid)
+        if not self.store.delete(connections.TABLE, cid):
+            raise NotFound()
 
     def _live_connection(self, cid: str) -> tuple[ConnectionRecord, Endpoint]:
         record = self._connection(cid)
-        status = record.status_at(self.now())
-        if status != "connected":
-            raise BadRequest(f"connection {cid} is {status}; file operations need a connected connection")
+        _require_connected(record, self.now())
         endpoint = self.fleet.by_client_id(record.client_id)
         if endpoint is None:  # reachable connections always have an endpoint
             raise NotFound()
         return record, endpoint
 
+    def _touch_live(self, cid: str, generation: int) -> ConnectionRecord:
+        """Mark the connection used, in one atomic step, if it is still connected in ``generation``.
+
+        File operations do slow work (a trace generated on first use) between their first check and
+        their write; a close, delete or reset that landed meanwhile wins: the request fails as if it had
+        come after it, and nothing it would have changed is written.
+        """
+        now = self.now()
+
+        def touch(record: ConnectionRecord) -> ConnectionRecord:
+            _require_connected(record, now)
+            return record.touched(now)
+
+        record: ConnectionRecord | None = self.store.update(
+            connections.TABLE, cid, touch, generation=generation
+        )
+        if record is None:
+            raise NotFound()
+        return record
+
     # -- endpoint files -------------------------------------------------------------------------
     def file_info(self, cid: str, raw_path: str) -> dict[str, Any]:
-        record, endpoint = self._live_connection(cid)
+        generation = self.store.generation()
+        _, endpoint = self._live_connection(cid)
         path = normalize(raw_path, windows=endpoint.is_windows)
-        entry = self.files.lookup(self._files(endpoint), path, endpoint.is_windows)
+        entry = self.files.lookup(self._files(endpoint), path, endpoint.is_windows)  # slow: may generate
         if entry is None:
             raise NotFound(f"no such file on {endpoint.hostname}: {path}")
-        self.store.put(connections.TABLE, cid, record.touched(self.now()))
+        self._touch_live(cid, generation)
         return {"info": entry.to_api(endpoint.is_windows)}
 
     def file_list(self, cid: str, raw_path: str) -> dict[str, Any]:
-        record, endpoint = self._live_connection(cid)
+        generation = self.store.generation()
+        _, endpoint = self._live_connection(cid)
         path = normalize(raw_path, windows=endpoint.is_windows)
-        files = self._files(endpoint)
+        files = self._files(endpoint)  # slow: may generate the trace
         entry = self.files.lookup(files, path, endpoint.is_windows)
         if entry is None or not entry.is_dir:
             raise NotFound(f"no such directory on {endpoint.hostname}: {path}")
-        self.store.put(connections.TABLE, cid, record.touched(self.now()))
+        self._touch_live(cid, generation)
         children = self.files.children(files, entry.path, endpoint.is_windows)
         entries = []
         for child in children:
@@ -368,16 +446,25 @@ class ThreatResponseBackend:
 
     # -- tasks ----------------------------------------------------------------------------------
     def request_file(self, cid: str, raw_path: Any) -> dict[str, Any]:
-        record, endpoint = self._live_connection(cid)
+        generation = self.store.generation()
+        _, endpoint = self._live_connection(cid)
         path = normalize(raw_path, windows=endpoint.is_windows)
-        now = self.now()
         life = self.settings.lifecycle
-        task_id = self.store.next_id("task")
-        entry = self.files.lookup(self._files(endpoint), path, endpoint.is_windows)
+        # The slow part first, writing nothing: the endpoint's files and the trace (generated on first use).
+        scan = self.current_scan(endpoint)
+        entry = self.files.lookup(self._files(endpoint, scan), path, endpoint.is_windows)
         traces = (self.files.trace_path(endpoint), self.files.diff_path(endpoint))
+        trace: GeneratedTrace | None = None
         if entry is not None and not entry.is_dir and entry.path in traces:
-            is_diff = entry.path == traces[1]
-            trace = self.catalog.trace(self.diff_spec(endpoint)) if is_diff else self.trace(endpoint)
+            spec = (
+                self.diff_spec(endpoint, scan) if entry.path == traces[1] else self.trace_spec(endpoint, scan)
+            )
+            trace = self.catalog.trace(spec)
+        # Then one atomic step per record; a close, delete or reset that landed meanwhile wins.
+        record = self._touch_live(cid, generation)
+        now = self.now()
+        task_id = self.store.next_id("task")
+        if trace is not None:
             outcome, error = "COMPLETED", None
             if life.outcome_weights:
                 draw = stable_fraction(self.settings.seed, "task-outcome", task_id)
@@ -410,9 +497,8 @@ class ThreatResponseBackend:
             polls_needed=life.task_polls,
             intermediate=life.intermediate_statuses,
         )
-        self.store.put(tasks.TABLE, str(task_id), task)
+        self.store.put(tasks.TABLE, str(task_id), task, generation=generation)
         self.task_retention.after_create(self.store, now)  # forgets the oldest finished tasks past the limit
-        self.store.put(connections.TABLE, cid, record.touched(now))
         if evidence_uuid is not None and entry is not None:
             ev = EvidenceRecord(
                 uuid=evidence_uuid,
@@ -421,13 +507,13 @@ class ThreatResponseBackend:
                 endpoint_index=endpoint.index,
                 hostname=endpoint.hostname,
                 path=entry.path,
-                scan=self.current_scan(endpoint),
+                scan=scan,
                 available_at=task.ends_at,
                 size=total,
                 hash=digest,
                 file_modified_at=entry.modified_at,
             )
-            self.store.put(evidence.TABLE, evidence_uuid, ev)
+            self.store.put(evidence.TABLE, evidence_uuid, ev, generation=generation)
         return {"taskInfo": task.task_info(), "status": "ACCEPTED"}
 
     def _evidence_uuid(self, task_id: int) -> str:
@@ -441,12 +527,15 @@ class ThreatResponseBackend:
             raise NotFound()
         now = self.now()
         if task.polls_needed and task.done_at is None:
-            task = task.polled(now)
-            self.store.put(tasks.TABLE, key, task)
-            if task.done_at is not None and task.evidence_uuid is not None:
-                ev: EvidenceRecord | None = self.store.get(evidence.TABLE, task.evidence_uuid)
-                if ev is not None:
-                    self.store.put(evidence.TABLE, ev.uuid, replace(ev, available_at=task.done_at))
+            polled: TaskRecord | None = self.store.update(tasks.TABLE, key, lambda t: t.polled(now))
+            if polled is None:  # forgotten or reset meanwhile
+                raise NotFound()
+            task = polled
+            done_at = task.done_at
+            if done_at is not None and task.evidence_uuid is not None:
+                self.store.update(
+                    evidence.TABLE, task.evidence_uuid, lambda ev: replace(ev, available_at=done_at)
+                )
         return {"data": task.to_api(now)}
 
     def list_tasks(self) -> dict[str, Any]:
@@ -548,9 +637,8 @@ class ThreatResponseBackend:
         }
 
     def reset(self) -> None:
-        self.store.clear()
-        self.started_at = self.now()  # every endpoint is back at scan 1, and the schedule restarts
-        self.scan_schedule = [(self.started_at, self.settings.scan_interval_s)]
+        self.store.clear()  # a new generation: requests begun before it write nothing
+        self._world()  # every endpoint is back at scan 1, and the schedule restarts from now
         self.task_retention.reset()
 
     def set_scan(self, endpoint: Endpoint, scan: int) -> None:

@@ -93,18 +93,22 @@ class ScannerBook:
         """Store an event that takes effect at ``at`` (an action completing on the endpoint)."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}")
-        record: ScannerRecord = self.store.get(TABLE, endpoint.client_id) or ScannerRecord(endpoint.client_id)
-        events = tuple(sorted((*record.events, ScannerEvent(kind, at, action_id)), key=lambda e: e.at))
-        self.store.put(TABLE, endpoint.client_id, replace(record, events=events))
+        event = ScannerEvent(kind, at, action_id)
+
+        def add(record: ScannerRecord | None) -> ScannerRecord:
+            record = record or ScannerRecord(endpoint.client_id)
+            return replace(record, events=tuple(sorted((*record.events, event), key=lambda e: e.at)))
+
+        self.store.update(TABLE, endpoint.client_id, add, create=True)
 
     def cancel_after(self, endpoint: Endpoint, action_id: int, t: float) -> None:
         """Drop the action's events not yet in effect at ``t`` (the action was stopped)."""
-        record: ScannerRecord | None = self.store.get(TABLE, endpoint.client_id)
-        if record is None:
-            return
-        kept = tuple(e for e in record.events if e.action_id != action_id or e.at <= t)
-        if kept != record.events:
-            self.store.put(TABLE, endpoint.client_id, replace(record, events=kept))
+
+        def drop(record: ScannerRecord) -> ScannerRecord:
+            kept = tuple(e for e in record.events if e.action_id != action_id or e.at <= t)
+            return record if kept == record.events else replace(record, events=kept)
+
+        self.store.update(TABLE, endpoint.client_id, drop)
 
     def scan_times(
         self, endpoint: Endpoint, start: float, end: float, *, first_scan_at: float, interval_s: float

@@ -7,7 +7,7 @@ lifetime -> 403 (clients read 403 as "session expired", log in again and retry o
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from simulator.errors import Forbidden, Unauthorized
 from simulator.state.store import Store
@@ -96,6 +96,8 @@ class SessionService:
         """Expire every login session now (used by the control namespace and scenarios)."""
         count = 0
         for record in self._store.values(TABLE):
-            self._store.put(TABLE, record.session, SessionRecord(**{**record.__dict__, "expires_at": now}))
-            count += 1
+            expired = self._store.update(
+                TABLE, record.session, lambda r: replace(r, expires_at=min(r.expires_at, now))
+            )
+            count += expired is not None  # a logout meanwhile stays a logout
         return count
