@@ -29,7 +29,7 @@ from simulator.metrics import Metrics
 from simulator.scenarios import Scenario
 from simulator.settings import Settings
 from simulator.state.backend import ThreatResponseBackend
-from simulator.state.store import Store
+from simulator.state.store import MemoryStore, Store
 
 
 async def _vendor_error(request: Request, exc: Exception) -> Response:
@@ -103,15 +103,32 @@ def create_app(
     settings = scenario.apply(base_settings)
     clock = clock or SystemClock()
     backend = ThreatResponseBackend.build(settings, clock=clock, store=store)
+    journal, metrics, shared = Journal(journal_capacity, enabled=settings.journal), Metrics(), None
+    if store is not None and not isinstance(store, MemoryStore):
+        # Several processes on one Redis: the scenario, rule counters, journal and metrics are shared too.
+        from simulator.shared import SharedControl, SharedJournal, SharedMetrics
+
+        shared = SharedControl(store)  # type: ignore[arg-type]
+        journal = SharedJournal(shared, journal_capacity, enabled=settings.journal)
+        metrics = SharedMetrics(shared)
+
+    def apply_scenario(new: Scenario) -> Settings:
+        """Apply a scenario's settings to the world (its rules are the runtime's business)."""
+        applied = new.apply(app.state.base_settings)
+        backend.apply_settings(applied)
+        app.state.settings = applied
+        return applied
+
     runtime = ScenarioRuntime(
         scenario,
         seed=settings.seed,
         clock=clock,
         sleep=sleep,
-        journal=Journal(journal_capacity, enabled=settings.journal),
-        metrics=Metrics(),
+        journal=journal,
+        metrics=metrics,
         rng_for=rng_for,
         store=backend.store,
+        on_install=apply_scenario,
     )
     routes = build_routes()
     app = SimulatorApp(
@@ -127,4 +144,8 @@ def create_app(
     app.state.base_settings = base_settings  # what a scenario replaced at run time applies to
     app.state.backend = backend
     app.state.runtime = runtime
+    app.state.apply_scenario = apply_scenario
+    if shared is not None:
+        runtime.shared = shared
+        shared.join(runtime)  # the world's running scenario wins over this process's own
     return app

@@ -82,10 +82,8 @@ async def scenario_put(request: Request) -> Response:
             scenario = Scenario.from_text(raw.decode("utf-8", "replace"), source="PUT /_sim/scenario")
     except ScenarioError as exc:
         raise BadRequest(str(exc)) from None  # nothing was changed
-    settings = scenario.apply(request.app.state.base_settings)
-    backend(request).apply_settings(settings)
-    runtime(request).install(scenario, seed=settings.seed)
-    request.app.state.settings = settings
+    settings = request.app.state.apply_scenario(scenario)
+    runtime(request).install(scenario, seed=settings.seed)  # and, on a shared store, every process's
     return await scenario_get(request)
 
 
@@ -109,6 +107,7 @@ async def faults_add(request: Request) -> Response:
         rules.add(rule, None if position is None else min(position, len(rules)))
     except SpecError as exc:
         raise BadRequest(str(exc)) from None
+    runtime(request).rules_changed()
     return JSONResponse(rule.to_dict(), status_code=201)
 
 
@@ -121,9 +120,11 @@ async def faults_delete(request: Request) -> Response:
         removed = len(rules)
         for rule_name in rules.names():
             rules.remove(rule_name)
+        runtime(request).rules_changed()
         return JSONResponse({"removed": removed})
     if not rules.remove(str(name)):
         raise NotFound(f"no fault rule named {name}")
+    runtime(request).rules_changed()
     return JSONResponse({"removed": 1})
 
 

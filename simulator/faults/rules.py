@@ -30,7 +30,7 @@ import random
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from simulator.faults.latency import Distribution, DistributionError
 from simulator.faults.spec import (
@@ -324,14 +324,37 @@ class FaultRule:
         return out
 
 
-class RuleState:
-    """A rule's live counters and its own random stream."""
+class SharedCounter(Protocol):
+    """A rule's counters kept outside this process (several simulator processes on one Redis)."""
 
-    def __init__(self, rule: FaultRule, rng: random.Random) -> None:
+    def consider(self, rule: FaultRule, rng: random.Random) -> bool: ...
+
+    def counts(self) -> tuple[int, int]: ...
+
+    def forget(self) -> None: ...
+
+
+class RuleState:
+    """A rule's live counters and its own random stream.
+
+    With a ``counter`` (a shared store), matching requests are counted there, over every process, and
+    the counter decides ``after``, ``every_n`` and ``times`` in one atomic step.
+    """
+
+    def __init__(self, rule: FaultRule, rng: random.Random, counter: SharedCounter | None = None) -> None:
         self.rule = rule
         self.rng = rng
-        self.matched = 0
-        self.fired = 0
+        self.counter = counter
+        self._matched = 0
+        self._fired = 0
+
+    @property
+    def matched(self) -> int:
+        return self.counter.counts()[0] if self.counter is not None else self._matched
+
+    @property
+    def fired(self) -> int:
+        return self.counter.counts()[1] if self.counter is not None else self._fired
 
     def consider(self, req: RequestInfo, elapsed_s: float) -> bool:
         """Count ``req`` if it matches and say whether the rule fires for it."""
@@ -340,20 +363,23 @@ class RuleState:
             return False
         if rule.window_s is not None and not rule.window_s[0] <= elapsed_s < rule.window_s[1]:
             return False
-        self.matched += 1
-        if rule.times is not None and self.fired >= rule.times:
+        if self.counter is not None:
+            return self.counter.consider(rule, self.rng)
+        self._matched += 1
+        if rule.times is not None and self._fired >= rule.times:
             return False
-        position = self.matched - rule.after
+        position = self._matched - rule.after
         if position <= 0 or position % rule.every_n:
             return False
         # Draw only when everything else allows firing, so counters alone decide the draw sequence.
         if rule.probability < 1.0 and self.rng.random() >= rule.probability:
             return False
-        self.fired += 1
+        self._fired += 1
         return True
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.rule.to_dict(), "matched": self.matched, "fired": self.fired}
+        matched, fired = self.counter.counts() if self.counter is not None else (self._matched, self._fired)
+        return {**self.rule.to_dict(), "matched": matched, "fired": fired}
 
 
 @dataclass(frozen=True)
@@ -368,9 +394,17 @@ class Firing:
 class RuleSet:
     """The live, ordered rule list of a running scenario (rules can be added and removed at run time)."""
 
-    def __init__(self, rules: Iterable[FaultRule], *, seed: int, rng_for: RngFactory | None = None) -> None:
+    def __init__(
+        self,
+        rules: Iterable[FaultRule],
+        *,
+        seed: int,
+        rng_for: RngFactory | None = None,
+        counter_for: Callable[[str], SharedCounter] | None = None,
+    ) -> None:
         self.seed = seed
         self._rng_for: RngFactory = rng_for or (lambda name: rule_rng(seed, name))
+        self._counter_for = counter_for
         self.states: list[RuleState] = []
         for rule in rules:
             self.add(rule)
@@ -396,16 +430,26 @@ class RuleSet:
     def add(self, rule: FaultRule, position: int | None = None) -> None:
         if rule.name in self.names():
             raise SpecError(("name",), f"a rule named {rule.name!r} already exists; pick another name")
-        state = RuleState(rule, self._rng_for(rule.name))
+        counter = self._counter_for(rule.name) if self._counter_for is not None else None
+        state = RuleState(rule, self._rng_for(rule.name), counter)
         if position is None:
             self.states.append(state)
         else:
             self.states.insert(position, state)
 
     def remove(self, name: str) -> bool:
-        before = len(self.states)
+        gone = [s for s in self.states if s.rule.name == name]
         self.states = [s for s in self.states if s.rule.name != name]
-        return len(self.states) != before
+        for state in gone:
+            if state.counter is not None:
+                state.counter.forget()
+        return bool(gone)
+
+    def attach_counters(self, counter_for: Callable[[str], SharedCounter]) -> None:
+        """Count every rule in shared counters from now on (a fresh epoch: they start at zero)."""
+        self._counter_for = counter_for
+        for state in self.states:
+            state.counter = counter_for(state.rule.name)
 
     def decide(self, req: RequestInfo, elapsed_s: float) -> Firing | None:
         for state in self.states:

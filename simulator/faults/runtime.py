@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from simulator.clock import Clock
-from simulator.faults.rules import RuleSet, rule_rng
+from simulator.faults.rules import FaultRule, RuleSet, SharedCounter, rule_rng
 from simulator.journal import Journal
 from simulator.metrics import Metrics
 from simulator.scenarios import Scenario
 from simulator.state.fleet import stable_hash
+
+if TYPE_CHECKING:
+    from simulator.shared import SharedControl
 
 Sleep = Callable[[float], Awaitable[None]]
 RngFactory = Callable[[str], random.Random]
@@ -45,6 +48,8 @@ class ScenarioRuntime:
         metrics: Metrics | None = None,
         rng_for: RngFactory | None = None,
         store: Any = None,
+        shared: SharedControl | None = None,
+        on_install: Callable[[Scenario], object] | None = None,
     ) -> None:
         self.clock = clock
         self.store = store  # lets rules match a task's or an evidence's clientId
@@ -52,17 +57,65 @@ class ScenarioRuntime:
         self.journal = journal or Journal()
         self.metrics = metrics or Metrics()
         self._rng_for = rng_for
-        self.install(scenario, seed=seed)
+        self.shared = shared
+        self.on_install = on_install  # applies a scenario's settings to the backend (set by create_app)
+        self._install(scenario, seed, scenario.faults, self.clock.now(), None)
+
+    def _install(
+        self,
+        scenario: Scenario,
+        seed: int,
+        rules: Iterable[FaultRule],
+        started_at: float,
+        counter_for: Callable[[str], SharedCounter] | None,
+    ) -> None:
+        rng_for = self._rng_for or (lambda name: rule_rng(seed, name))
+        rule_set = RuleSet(rules, seed=seed, rng_for=rng_for, counter_for=counter_for)
+        # Assigned together, after everything was built: requests never see half a scenario.
+        self.scenario, self.seed, self._rules = scenario, seed, rule_set
+        self._latency_rngs: dict[str, random.Random] = {}
+        self.started_at = started_at
+        self._bucket_next = 0.0
+
+    @property
+    def rules(self) -> RuleSet:
+        """The live rules (on a shared store, first picking up a change another process made)."""
+        if self.shared is not None:
+            self.shared.maybe_refresh(self)
+        return self._rules
+
+    @property
+    def current_rules(self) -> RuleSet:
+        """The live rules as this process holds them (no refresh)."""
+        return self._rules
 
     def install(self, scenario: Scenario, *, seed: int) -> None:
-        """Make ``scenario`` the running one: fresh rule counters and random streams, clock restarted."""
-        rng_for = self._rng_for or (lambda name: rule_rng(seed, name))
-        rules = RuleSet(scenario.faults, seed=seed, rng_for=rng_for)
-        # Assigned together, after everything was built: requests never see half a scenario.
-        self.scenario, self.seed, self.rules = scenario, seed, rules
-        self._latency_rngs: dict[str, random.Random] = {}
-        self.started_at = self.clock.now()
-        self._bucket_next = 0.0
+        """Make ``scenario`` the running one: fresh rule counters and random streams, clock restarted.
+
+        On a shared store every process runs it within a second (:mod:`simulator.shared`).
+        """
+        self._install(scenario, seed, scenario.faults, self.clock.now(), None)
+        if self.shared is not None:
+            self.shared.publish(self, new_epoch=True)
+
+    def install_shared(
+        self,
+        scenario: Scenario,
+        seed: int,
+        rules: Iterable[FaultRule],
+        started_at: float,
+        counter_for: Callable[[str], SharedCounter],
+    ) -> None:
+        """Run the scenario another process made the world's (settings applied through ``on_install``)."""
+        changed = scenario is not self.scenario and scenario != self.scenario
+        self._install(scenario, seed, rules, started_at, counter_for)
+        if changed and self.on_install is not None:
+            self.on_install(scenario)
+
+    def rules_changed(self) -> None:
+        """Tell the other processes that a rule was added or removed here."""
+        if self.shared is not None:
+            self.shared.publish(self, new_epoch=False)
 
     def reset_faults(self) -> None:
         """Back to the scenario's own rules (live additions dropped), counters and streams restarted."""

@@ -142,7 +142,9 @@ def dumps(record: Any) -> bytes:
     return pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def loads(data: bytes) -> Any:
+def loads(data: bytes | str) -> Any:
+    if isinstance(data, str):  # a client built with decode_responses: not ours
+        raise TypeError("the Redis client must return bytes (decode_responses=False)")
     return _RecordUnpickler(io.BytesIO(data)).load()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from simulator.app import create_app
 from simulator.clock import ManualClock
 from simulator.settings import Lifecycle, Settings
+from simulator.state.store import Store
 
 TR = "/plugin/products/threat-response/api/v1"
 TOKEN = "token-0123456789abcdef"
@@ -40,9 +41,42 @@ def settings(lifecycle: Lifecycle) -> Settings:
     )
 
 
+# Modules whose tests run on both stores: the vendor contract and the races (issue: shared state).
+BOTH_STORES = ("_contract", "test_store_races")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_kind" in metafunc.fixturenames:
+        both = any(part in metafunc.module.__name__ for part in BOTH_STORES)
+        kinds = [
+            "memory",
+            *([pytest.param("redis", marks=pytest.mark.redis)] if both else []),
+        ]
+        metafunc.parametrize("store_kind", kinds, indirect=True)
+
+
 @pytest.fixture
-def app(settings: Settings, clock: ManualClock) -> Starlette:
-    return create_app(settings, clock=clock)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "memory"))
+
+
+@pytest.fixture
+def store(store_kind: str, request: pytest.FixtureRequest) -> Iterator[Store | None]:
+    """None (the app's own MemoryStore) or a RedisStore on a clean database of the test Redis."""
+    if store_kind == "memory":
+        yield None
+        return
+    from simulator.state.redis_store import RedisStore
+
+    url = request.getfixturevalue("redis_url")
+    redis_store = RedisStore.from_url(url, prefix="test")
+    yield redis_store
+    redis_store.close()
+
+
+@pytest.fixture
+def app(settings: Settings, clock: ManualClock, store: Store | None) -> Starlette:
+    return create_app(settings, clock=clock, store=store)
 
 
 @pytest.fixture
