@@ -43,7 +43,7 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def uvicorn_config(app: Starlette, host: str, port: int, **extra: Any) -> uvicorn.Config:
+def uvicorn_config(app: Starlette | str, host: str, port: int, **extra: Any) -> uvicorn.Config:
     """Fast defaults: uvloop and httptools when installed, no access log (it would cost per request),
     no proxy-header rewriting (a simulator on loopback has no proxy to trust).
 

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 from typing import Any
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes between 1 and 256")
+    return value
 
 
 def add_world_options(p: argparse.ArgumentParser, *, endpoints: int = 25) -> None:
@@ -65,6 +77,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--no-journal", action="store_true", help="do not keep the request journal (for load tests)"
+    )
+    scale = p.add_argument_group("scaling out (docs/scaling.md)")
+    scale.add_argument(
+        "--store",
+        default=os.environ.get("TANIUM_SIM_STORE", "memory"),
+        metavar="URL",
+        help="where the world's state lives: memory (default; one process) or redis://HOST:PORT/DB, "
+        "shared by every process and host pointed at it ($TANIUM_SIM_STORE)",
+    )
+    scale.add_argument(
+        "--store-prefix",
+        default=os.environ.get("TANIUM_SIM_STORE_PREFIX", "tanium-sim"),
+        metavar="NAME",
+        help="key prefix in Redis: one per simulated world, so two simulators can share one Redis "
+        "(default tanium-sim)",
+    )
+    scale.add_argument(
+        "--workers",
+        type=_workers,
+        default=os.environ.get("TANIUM_SIM_WORKERS", "1"),
+        metavar="N",
+        help="serve from N processes on one port (N > 1 needs --store redis://...; default 1)",
     )
     p.add_argument(
         "--task-retention",
@@ -133,8 +167,25 @@ def _serve(args: argparse.Namespace) -> int:
 
         state = f" --state-dir {shlex.quote(args.state_dir)}" if args.state_dir else ""
         tls_note = f"; trust its CA: tanium-sim tls export-ca tanium-sim-ca.pem{state}"
-    app = create_app(settings, scenario=scenario)
+    store_note, store = "", None
+    if args.store.strip() != "memory":
+        from simulator.state.store import open_store
+
+        try:
+            store = open_store(args.store, prefix=args.store_prefix)
+            store_note = f"; store {store.check()} at {store.safe_url}, prefix {args.store_prefix}"  # type: ignore[attr-defined]
+        except (ValueError, ConnectionError) as exc:
+            raise UsageError(f"{exc}; start Redis or fix --store (docs/scaling.md)") from None
+    elif args.workers > 1:
+        raise UsageError(
+            f"--workers {args.workers} needs a shared store: with the memory store each worker would hold "
+            "its own world; pass --store redis://127.0.0.1:6379/0 (docs/scaling.md)"
+        )
+    if args.workers > 1:
+        return _serve_workers(args, settings, scenario, store_note, scheme, tls_note, tls_options)
+    app = create_app(settings, scenario=scenario, store=store)
     settings = app.state.settings  # the scenario may set the seed, fleet size and lifecycles
+    scenario = app.state.runtime.scenario  # on a shared store, the world's running scenario
     config = uvicorn_config(app, settings.host, settings.port, **tls_options)
     server = uvicorn.Server(config)
     tune_gc()  # this process only serves: see tune_gc
@@ -148,7 +199,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"tanium-sim serving {scheme}://{settings.host}:{port} — {settings.endpoints} endpoints, "
             f"seed {settings.seed}, scenario {scenario.name}; session token: {settings.token}; "
             f"admin token: {settings.admin_token}; "
-            f"login {settings.username}/{settings.password}{tls_note}",
+            f"login {settings.username}/{settings.password}{store_note}{tls_note}",
             flush=True,
         )
 
@@ -168,4 +219,51 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(
             f"cannot listen on {settings.host}:{settings.port} ({exc.strerror}); try another --port"
         ) from None
+    return 0
+
+
+def _serve_workers(
+    args: argparse.Namespace,
+    settings: Any,
+    scenario: Any,
+    store_note: str,
+    scheme: str,
+    tls_note: str,
+    tls_options: dict[str, Any],
+) -> int:
+    """``--workers N``: uvicorn's process manager, each worker building the app from one spec."""
+    import base64
+    import pickle
+
+    from uvicorn.supervisors import Multiprocess
+
+    from simulator.app import WORKER_SPEC_ENV
+    from simulator.cli import UsageError
+    from simulator.server import uvicorn_config
+
+    spec = pickle.dumps((settings, scenario, args.store, args.store_prefix))
+    os.environ[WORKER_SPEC_ENV] = base64.b64encode(spec).decode()  # inherited by the workers only
+    config = uvicorn_config(
+        "simulator.app:worker_app",
+        settings.host,
+        settings.port,
+        factory=True,
+        workers=args.workers,
+        **tls_options,
+    )
+    try:
+        sock = config.bind_socket()
+    except (OSError, SystemExit):
+        raise UsageError(f"cannot listen on {settings.host}:{settings.port}; try another --port") from None
+    port = sock.getsockname()[1]
+    print(
+        f"tanium-sim serving {scheme}://{settings.host}:{port} — {settings.endpoints} endpoints, "
+        f"seed {settings.seed}, scenario {scenario.name}, {args.workers} workers; "
+        f"session token: {settings.token}; admin token: {settings.admin_token}; "
+        f"login {settings.username}/{settings.password}{store_note}{tls_note}",
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[sock]).run()
+    print("tanium-sim stopped", flush=True)
     return 0
