@@ -97,6 +97,11 @@ def create_app(
     (10, 'flaky-5xx')
     """
     base_settings = settings or Settings.from_env()
+    shared_store = store is not None and not isinstance(store, MemoryStore)
+    if shared_store:
+        from simulator.shared import join_world
+
+        base_settings = join_world(store, base_settings)  # type: ignore[arg-type]  # the world's credentials
     if isinstance(scenario, str):
         scenario = Scenario.load(scenario)
     scenario = scenario or Scenario()
@@ -104,7 +109,7 @@ def create_app(
     clock = clock or SystemClock()
     backend = ThreatResponseBackend.build(settings, clock=clock, store=store)
     journal, metrics, shared = Journal(journal_capacity, enabled=settings.journal), Metrics(), None
-    if store is not None and not isinstance(store, MemoryStore):
+    if shared_store:
         # Several processes on one Redis: the scenario, rule counters, journal and metrics are shared too.
         from simulator.shared import SharedControl, SharedJournal, SharedMetrics
 

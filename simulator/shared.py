@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from simulator.faults.rules import FaultRule
     from simulator.faults.runtime import ScenarioRuntime
     from simulator.scenarios import Scenario
+    from simulator.settings import Settings
 
 log = logging.getLogger("tanium_sim.shared")
 
@@ -90,6 +91,51 @@ def _later(delay: float, callback: Callable[[], None]) -> bool:
         return False
     loop.call_later(delay, callback)
     return True
+
+
+@dataclass(frozen=True)
+class WorldIdentity:
+    """What makes processes one world: the same fleet (seed, size) and the same credentials."""
+
+    seed: int
+    endpoints: int
+    token: str
+    admin_token: str
+    username: str
+    password: str
+
+
+def join_world(store: RedisStore, settings: Settings) -> Settings:
+    """``settings`` with the world's credentials; the first process on a prefix sets them.
+
+    A process started without ``--token``/``--admin-token`` generates its own; on a shared store the
+    world's win, so every process answers the same credentials (``serve`` prints them). A process with
+    another seed or fleet size would serve another fleet: refused with one sentence saying what to pass.
+    """
+    mine = WorldIdentity(
+        settings.seed,
+        settings.endpoints,
+        settings.token,
+        settings.admin_token,
+        settings.username,
+        settings.password,
+    )
+    key = f"{store.prefix}:rt:identity"
+    try:
+        store.client.set(key, dumps(mine), nx=True)
+        raw = store.client.get(key)
+    except redis.RedisError as exc:
+        raise ConnectionError(f"cannot reach Redis at {store.safe_url} ({exc})") from None
+    world: WorldIdentity = loads(raw) if raw is not None else mine
+    if (world.seed, world.endpoints) != (mine.seed, mine.endpoints):
+        raise ValueError(
+            f"the world under --store-prefix {store.prefix} runs seed {world.seed} with {world.endpoints} "
+            f"endpoints; start this process with --seed {world.seed} --endpoints {world.endpoints}, "
+            "or give it another --store-prefix"
+        )
+    return settings.with_changes(
+        token=world.token, admin_token=world.admin_token, username=world.username, password=world.password
+    )
 
 
 class RuleCounter:
@@ -255,6 +301,8 @@ class SharedJournal(Journal):
 
     def _flush_later(self) -> None:
         self._scheduled = False
+        if self.shared.store.dropped:
+            return
         try:
             self.flush()
         except Exception:  # Redis down: the entries wait for the next flush
@@ -332,6 +380,8 @@ class SharedMetrics(Metrics):
 
     def _flush_later(self) -> None:
         self._scheduled = False
+        if self.shared.store.dropped:
+            return
         try:
             self.flush()
         except Exception:

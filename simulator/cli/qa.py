@@ -72,6 +72,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=2.0,
         help="real seconds per HTTP request: what a hang costs (default 2)",
     )
+    p.add_argument(
+        "--store",
+        default="memory",
+        metavar="URL",
+        help="run every world on this Redis (redis://HOST:PORT/DB), each under its own key prefix, "
+        "deleted afterwards (default: memory)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -109,7 +116,15 @@ def _run(args: argparse.Namespace) -> int:
         seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
         variant=VARIANTS[args.client],
         request_timeout_s=args.request_timeout,
+        store_url=args.store,
     )
+    if args.store != "memory":
+        from simulator.state.store import open_store
+
+        try:
+            open_store(args.store).check()  # type: ignore[attr-defined]
+        except (ValueError, ConnectionError) as exc:
+            raise UsageError(f"{exc}; start Redis or fix --store") from None
     progress = Console(stderr=True)
 
     def on_run(run: RunResult) -> None:

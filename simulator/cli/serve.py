@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 from typing import Any
 
 
@@ -176,6 +177,20 @@ def _serve(args: argparse.Namespace) -> int:
             store_note = f"; store {store.check()} at {store.safe_url}, prefix {args.store_prefix}"  # type: ignore[attr-defined]
         except (ValueError, ConnectionError) as exc:
             raise UsageError(f"{exc}; start Redis or fix --store (docs/scaling.md)") from None
+        from simulator.shared import join_world
+
+        try:
+            settings = join_world(store, settings)  # type: ignore[arg-type]
+        except (ValueError, ConnectionError) as exc:
+            raise UsageError(str(exc)) from None
+        if (args.token and args.token != settings.token) or (
+            args.admin_token and args.admin_token != settings.admin_token
+        ):
+            print(
+                f"tanium-sim: joining the world under --store-prefix {args.store_prefix}: "
+                "its tokens win over --token/--admin-token",
+                file=sys.stderr,
+            )
     elif args.workers > 1:
         raise UsageError(
             f"--workers {args.workers} needs a shared store: with the memory store each worker would hold "

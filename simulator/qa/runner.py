@@ -73,6 +73,7 @@ class MatrixOptions:
     run_timeout_s: float = 600.0  # real seconds per scenario × seed: a stuck run is reported, not waited on
     workdir: Path | None = None  # where traces land while checked (a temporary folder by default)
     in_process: bool = False  # wire-fault scenarios too (their faults become httpx errors, see above)
+    store_url: str = "memory"  # redis://...: each run's world on that Redis, under a prefix of its own
 
 
 @dataclass
@@ -276,7 +277,6 @@ async def _run(
     run: RunResult,
     catalog: TraceCatalog | None,
 ) -> None:
-    expectations = Expectations.of(scenario)
     clock = ManualClock()
     sleep = VirtualSleep(clock)  # simulated time: waiting costs nothing real
 
@@ -284,7 +284,34 @@ async def _run(
     settings = Settings(
         host="127.0.0.1", port=0, seed=seed, endpoints=options.endpoints, username="qa", password=password
     )
-    app = create_app(settings, clock=clock, sleep=sleep, scenario=scenario)
+    store = None
+    if options.store_url != "memory":
+        from simulator.state.store import open_store
+
+        store = open_store(options.store_url, prefix=f"tanium-sim-qa-{secrets.token_hex(6)}")
+    try:
+        await _run_on(scenario, seed, options, dest, run, catalog, clock, sleep, password, settings, store)
+    finally:
+        if store is not None:
+            await asyncio.to_thread(store.drop)  # type: ignore[attr-defined]
+
+
+async def _run_on(
+    scenario: Scenario,
+    seed: int,
+    options: MatrixOptions,
+    dest: Path,
+    run: RunResult,
+    catalog: TraceCatalog | None,
+    clock: ManualClock,
+    sleep: VirtualSleep,
+    password: str,
+    settings: Settings,
+    store: Any,
+) -> None:
+    expectations = Expectations.of(scenario)
+    app = create_app(settings, clock=clock, sleep=sleep, scenario=scenario, store=store)
+    settings = app.state.base_settings
     backend: ThreatResponseBackend = app.state.backend
     if catalog is not None:
         backend.catalog = catalog  # before the first request: nothing was generated yet

@@ -164,6 +164,7 @@ class RedisStore:
         self.client = client
         self.prefix = prefix
         self.url = url
+        self.dropped = False  # set by drop(): late batched writes (journal, metrics) are skipped
         self._base = f"{prefix}:s:"
         self._gen_key = self._base + "gen"
         self._seq_key = self._base + "seq"
@@ -308,6 +309,17 @@ class RedisStore:
             self._clear(keys=[self._gen_key, self._tables_key], args=[self._base, table or ""])
         except redis.RedisError as exc:
             raise _unavailable(exc) from exc
+
+    def drop(self) -> int:
+        """Delete every key of this world (its prefix), the shared runtime's too; returns how many."""
+        self.dropped = True
+        try:
+            keys = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
+            for i in range(0, len(keys), 500):
+                self.client.unlink(*keys[i : i + 500])
+        except redis.RedisError as exc:
+            raise _unavailable(exc) from exc
+        return len(keys)
 
     def close(self) -> None:
         self.client.close()
