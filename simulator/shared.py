@@ -35,6 +35,7 @@ import orjson
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
 
+from simulator.errors import ServiceUnavailable
 from simulator.journal import Journal, JournalEntry
 from simulator.metrics import Metrics, _Exporter
 from simulator.state.redis_store import RedisStore, dumps, loads
@@ -241,7 +242,10 @@ class SharedControl:
         now = time.monotonic()
         if now - self._checked_at >= REFRESH_S:
             self._checked_at = now
-            self.refresh(rt)
+            try:
+                self.refresh(rt)
+            except ServiceUnavailable:  # Redis down: keep running what we have; requests answer 503
+                log.warning("scenario not refreshed: the shared store is unreachable")
 
     def refresh(self, rt: ScenarioRuntime, *, force: bool = False) -> None:
         """Install the world's scenario here if another process changed it."""

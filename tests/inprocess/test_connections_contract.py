@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from simulator.app import create_app
 from simulator.clock import ManualClock
 from simulator.settings import Lifecycle, Settings
+from simulator.state.store import Store
 
 from .conftest import TOKEN, TR, World
 
@@ -106,11 +107,11 @@ async def test_unknown_endpoint_times_out(world: World) -> None:
     assert "connectedAt" not in conn and "eid" not in conn
 
 
-async def test_offline_endpoints_time_out(clock: ManualClock) -> None:
+async def test_offline_endpoints_time_out(clock: ManualClock, store: Store | None) -> None:
     settings = Settings(
         endpoints=3, token=TOKEN, lifecycle=Lifecycle(offline_fraction=1.0, offline_timeout_s=3.0)
     )
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, store=store)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://sim", headers={"session": TOKEN}
     ) as client:

@@ -8,6 +8,7 @@ import pytest
 from simulator.app import create_app
 from simulator.clock import ManualClock
 from simulator.settings import Lifecycle, Settings
+from simulator.state.store import Store
 
 from .conftest import TOKEN, TR, World
 
@@ -126,9 +127,9 @@ async def test_missing_path_ends_error(world: World) -> None:
     }
 
 
-async def test_missing_path_can_end_incomplete(clock: ManualClock) -> None:
+async def test_missing_path_can_end_incomplete(clock: ManualClock, store: Store | None) -> None:
     settings = Settings(endpoints=2, token=TOKEN, lifecycle=Lifecycle(missing_path_status="INCOMPLETE"))
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, store=store)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://sim", headers={"session": TOKEN}
     ) as client:
@@ -138,9 +139,9 @@ async def test_missing_path_can_end_incomplete(clock: ManualClock) -> None:
         assert task["results"]["failed"] == ["/nowhere"]
 
 
-async def test_endpoint_without_trace_fails_the_task(clock: ManualClock) -> None:
+async def test_endpoint_without_trace_fails_the_task(clock: ManualClock, store: Store | None) -> None:
     settings = Settings(endpoints=2, token=TOKEN, lifecycle=Lifecycle(missing_trace_fraction=1.0))
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, store=store)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://sim", headers={"session": TOKEN}
     ) as client:
