@@ -233,8 +233,10 @@ def test_a_joining_process_with_another_fleet_is_refused(redis_url: str) -> None
 def test_two_workers_on_redis_pass_collect_all(redis_url: str, tmp_path: Path) -> None:
     with serve(redis_url, "--workers", "2") as sim:
         done = subprocess.run(
-            [sys.executable, "-m", "simulator", "collect", "--url", sim.url, "--token", TOKEN, "--all"]
-            + ["--out", str(tmp_path / "traces")],
+            [
+                *(sys.executable, "-m", "simulator", "collect", "--url", sim.url, "--token", TOKEN),
+                *("--all", "--out", str(tmp_path / "traces")),
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
