@@ -116,3 +116,23 @@ class BackgroundServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+WORKER_SPEC_ENV = "TANIUM_SIM_WORKER_SPEC"
+
+
+def worker_app() -> Starlette:
+    """One ``serve --workers N`` process's app, from the spec ``serve`` put in the environment."""
+    import base64
+    import os
+
+    from simulator.state.redis_store import loads
+    from simulator.state.store import open_store
+
+    raw = os.environ.get(WORKER_SPEC_ENV)
+    if not raw:
+        raise RuntimeError(f"{WORKER_SPEC_ENV} is not set: start workers with tanium-sim serve --workers N")
+    settings, scenario, store_url, prefix = loads(base64.b64decode(raw))
+    app = create_app(settings, scenario=scenario, store=open_store(store_url, prefix=prefix))
+    tune_gc()
+    return app

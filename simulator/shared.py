@@ -27,9 +27,9 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import redis
@@ -41,8 +41,7 @@ from simulator.metrics import Metrics, _Exporter
 from simulator.state.redis_store import RedisStore, dumps, loads
 
 if TYPE_CHECKING:
-    from simulator.faults.rules import FaultRule
-    from simulator.faults.runtime import ScenarioRuntime
+    from simulator.faults.rules import FaultRule, RuleSet, SharedCounter
     from simulator.scenarios import Scenario
     from simulator.settings import Settings
 
@@ -92,6 +91,26 @@ def _later(delay: float, callback: Callable[[], None]) -> bool:
         return False
     loop.call_later(delay, callback)
     return True
+
+
+class SharedRuntime(Protocol):
+    """What :class:`SharedControl` needs of the running scenario (``faults.runtime.ScenarioRuntime``)."""
+
+    scenario: Scenario
+    seed: int
+    started_at: float
+
+    @property
+    def current_rules(self) -> RuleSet: ...
+
+    def install_shared(
+        self,
+        scenario: Scenario,
+        seed: int,
+        rules: Iterable[FaultRule],
+        started_at: float,
+        counter_for: Callable[[str], SharedCounter],
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -210,17 +229,17 @@ class SharedControl:
         return self.call(lambda _: script(keys=keys, args=args))
 
     # -- the scenario ---------------------------------------------------------------------------
-    def _doc(self, rt: ScenarioRuntime, epoch: int) -> bytes:
+    def _doc(self, rt: SharedRuntime, epoch: int) -> bytes:
         rules = tuple(state.rule for state in rt.current_rules.states)
         return dumps(ScenarioDoc(rt.scenario, rt.seed, rules, rt.started_at, epoch))
 
-    def join(self, rt: ScenarioRuntime) -> None:
+    def join(self, rt: SharedRuntime) -> None:
         """At start: run the world's scenario if it has one, else make this process's the world's."""
         epoch = int(self.call(lambda c: c.incr(self.key("epoch"))))
         self.run(self.publish_script, [self.key("scenario"), self.key("version")], [self._doc(rt, epoch)])
         self.refresh(rt, force=True)
 
-    def publish(self, rt: ScenarioRuntime, *, new_epoch: bool) -> None:
+    def publish(self, rt: SharedRuntime, *, new_epoch: bool) -> None:
         """Make this process's scenario and rules the world's (after a switch, an added or removed rule)."""
         if new_epoch:
             self.epoch = int(self.call(lambda c: c.incr(self.key("epoch"))))
@@ -238,7 +257,7 @@ class SharedControl:
     def counter_factory(self, epoch: int) -> Callable[[str], RuleCounter]:
         return lambda name: RuleCounter(self, epoch, name)
 
-    def maybe_refresh(self, rt: ScenarioRuntime) -> None:
+    def maybe_refresh(self, rt: SharedRuntime) -> None:
         now = time.monotonic()
         if now - self._checked_at >= REFRESH_S:
             self._checked_at = now
@@ -247,7 +266,7 @@ class SharedControl:
             except ServiceUnavailable:  # Redis down: keep running what we have; requests answer 503
                 log.warning("scenario not refreshed: the shared store is unreachable")
 
-    def refresh(self, rt: ScenarioRuntime, *, force: bool = False) -> None:
+    def refresh(self, rt: SharedRuntime, *, force: bool = False) -> None:
         """Install the world's scenario here if another process changed it."""
         raw_version = self.call(lambda c: c.get(self.key("version")))
         version = int(raw_version or 0)

@@ -252,14 +252,13 @@ def _serve_workers(
 
     from uvicorn.supervisors import Multiprocess
 
-    from simulator.app import WORKER_SPEC_ENV
     from simulator.cli import UsageError
-    from simulator.server import uvicorn_config
+    from simulator.server import WORKER_SPEC_ENV, uvicorn_config
 
     spec = pickle.dumps((settings, scenario, args.store, args.store_prefix))
     os.environ[WORKER_SPEC_ENV] = base64.b64encode(spec).decode()  # inherited by the workers only
     config = uvicorn_config(
-        "simulator.app:worker_app",
+        "simulator.server:worker_app",
         settings.host,
         settings.port,
         factory=True,

@@ -34,7 +34,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from simulator.errors import ServiceUnavailable
-from simulator.state.store import DELETE, Updater
+from simulator.state.updates import DELETE, Updater
 
 _PUT = """
 if ARGV[1] ~= '' and (redis.call('GET', KEYS[1]) or '1') ~= ARGV[1] then return 0 end

@@ -27,24 +27,10 @@ processes and hosts share one world.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, Final, Protocol, TypeVar
+from collections.abc import Iterator
+from typing import Any, Protocol
 
-T = TypeVar("T")
-
-
-class _Delete:
-    """The value an :meth:`Store.update` function returns to remove the record."""
-
-    _instance: _Delete | None = None
-
-    def __repr__(self) -> str:
-        return "DELETE"
-
-
-DELETE: Final = _Delete()
-
-Updater = Callable[[Any], Any]
+from simulator.state.updates import DELETE, Updater
 
 
 class Store(Protocol):
