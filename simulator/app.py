@@ -71,10 +71,24 @@ class SimulatorApp(Starlette):
         self.runtime = runtime
 
     def build_middleware_stack(self) -> ASGIApp:
-        stack = super().build_middleware_stack()
+        """Starlette's stack with the fault middleware in front; middleware a user added wraps both.
+
+        ``app.add_middleware(...)`` would otherwise sit inside Starlette's stack, behind the fault
+        middleware's own dispatch of vendor routes, and never see a vendor request. Added middleware
+        therefore goes outermost: it sees every request, vendor ones included, answered with the
+        scenario's faults and latency already applied. Without any, the stack is as fast as before.
+        """
+        user, self.user_middleware = self.user_middleware, []
+        try:
+            stack = super().build_middleware_stack()
+        finally:
+            self.user_middleware = user
         # FaultMiddleware types ASGI messages as dicts (what servers pass); Starlette as mutable mappings.
         faults = FaultMiddleware(stack, runtime=self.runtime, routes=self.router.routes, router=self.router)  # type: ignore[arg-type]
-        return cast(ASGIApp, faults)
+        app = cast(ASGIApp, faults)
+        for cls, args, kwargs in reversed(user):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def create_app(
