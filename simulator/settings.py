@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from simulator.faults.latency import Distribution
-from simulator.traces.churn import ChurnRates
+from simulator.traces.spec import ChurnRates
 
 DEFAULT_PROFILE_MIX: dict[str, float] = {"small": 0.5, "medium": 0.4, "large": 0.1}
 

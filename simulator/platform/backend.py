@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import simulator.platform.actions as action_model
 from simulator.errors import BadRequest, NotFound
-from simulator.platform import actions as action_model
 from simulator.platform.actions import ActionRecord
 from simulator.platform.packages import Package, PackageCatalog
 from simulator.platform.parser import candidate, parse_filter_text, parse_question

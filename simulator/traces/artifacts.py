@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from simulator.traces import keys
+import simulator.traces.keys as keys
 from simulator.traces.certs import CertFacts, Name, build_certificate
 from simulator.traces.findings import DAY, Facts, cert_facts, tls_validity_limit_days
 from simulator.traces.keys import PrivateKey, PublicKey, key_facts, key_object, spki_sha256

@@ -14,19 +14,20 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-if TYPE_CHECKING:
-    from simulator.traces import GeneratedTrace, TraceSpec
-    from simulator.traces.churn import Inventory
+from simulator.traces.churn import Inventory
+from simulator.traces.diff import inventory_digest, keyed, parse_ndjson
+from simulator.traces.generator import generate_trace
+from simulator.traces.render import previous_spec, scan_inventory
+from simulator.traces.spec import DEFAULT_TRACE_PATHS, GeneratedTrace, TraceSpec
+from simulator.traces.zipcrypto import build_evidence_zip
 
 T = TypeVar("T")
 
 
 def trace_member_name(spec: TraceSpec) -> str:
     """The zip member's name: the basename of the trace path on the endpoint."""
-    from simulator.traces.generator import DEFAULT_TRACE_PATHS
-
     path = spec.path or DEFAULT_TRACE_PATHS[spec.platform]
     return path.replace("\\", "/").rsplit("/", 1)[-1]
 
@@ -49,8 +50,6 @@ class TraceCatalog:
 
     def trace(self, spec: TraceSpec) -> GeneratedTrace:
         """The generated trace for ``spec`` (built once, then served from memory)."""
-        from simulator.traces.generator import generate_trace
-
         # Later scans and diffs build on the cached chain of inventories; scan 1 needs none.
         chained = spec.scan > 1 or spec.diff
         return self._get(
@@ -61,8 +60,6 @@ class TraceCatalog:
 
     def inventory(self, spec: TraceSpec) -> Inventory:
         """Scan ``spec.scan``'s inventory, one churn step from the cached previous scan when there is one."""
-        from simulator.traces.generator import previous_spec, scan_inventory
-
         full = replace(spec, diff=False, path=None)
         chain = [full]
         with self._lock:  # walk down to the newest scan already held (no recursion: chains can be long)
@@ -80,7 +77,6 @@ class TraceCatalog:
 
     def evidence_zip(self, spec: TraceSpec) -> bytes:
         """The evidence zip Tanium would serve for the trace file of ``spec``."""
-        from simulator.traces.zipcrypto import build_evidence_zip
 
         def build() -> bytes:
             return build_evidence_zip(trace_member_name(spec), self.trace(spec).data)
@@ -89,7 +85,6 @@ class TraceCatalog:
 
     def inventory_sha256(self, spec: TraceSpec) -> str:
         """The full trace's inventory digest (``simulator.traces.diff.inventory_digest``), cached."""
-        from simulator.traces.diff import inventory_digest, keyed, parse_ndjson
 
         def build() -> str:
             return inventory_digest(keyed(parse_ndjson(self.trace(spec).data)[1]))

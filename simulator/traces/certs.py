@@ -7,7 +7,7 @@ certificate at generation time: the record's ``tbs_certificate`` is rendered fro
 manifest's findings are counted from it, never from re-parsing the DER.
 
 >>> import random
->>> from simulator.traces import keys
+>>> import simulator.traces.keys as keys
 >>> k = keys.ec_key(random.Random(0), "secp256r1")
 >>> name = (("CN", "Example Root"),)
 >>> c = build_certificate(subject=name, issuer=name, public_key=k.public_key(), signer=k,
@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from simulator.traces import der
+import simulator.traces.der as der
 from simulator.traces.keys import PrivateKey, PublicKey, key_facts
 
 Name = tuple[tuple[str, str], ...]  # RDNs in DER order: (("C", "US"), ("O", "..."), ("CN", "..."))

@@ -1,6 +1,6 @@
 """The churn model: how an endpoint's inventory changes between two scans, at rates a scenario sets.
 
-Scan 1 is the generator's inventory (:func:`simulator.traces.generator.base_inventory`); scan ``n`` is
+Scan 1 is the generator's inventory (:func:`simulator.traces.render.base_inventory`); scan ``n`` is
 scan ``n - 1`` passed through :func:`apply_churn`, so every scan is a pure function of (seed, endpoint,
 scan, rates) and a diff trace between two scans has something real to say. What happens between scans,
 each drawn from ``random.Random(f"churn:{seed}:{index}:{scan}")``:
@@ -17,6 +17,8 @@ each drawn from ``random.Random(f"churn:{seed}:{index}:{scan}")``:
 
 Trust stores never churn (they are 90 % of a trace and are copied as they are).
 
+The rates are :class:`~simulator.traces.spec.ChurnRates` (a leaf module: settings name it), re-exported here.
+
 >>> rates = ChurnRates(renew_in_place=0.5)
 >>> rates.renew_in_place, ChurnRates.none().new_artifacts
 (0.5, 0.0)
@@ -25,8 +27,8 @@ Trust stores never churn (they are 90 % of a trace and are copied as they are).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
 import orjson
 
@@ -35,9 +37,7 @@ from simulator.traces.certs import build_certificate
 from simulator.traces.findings import DAY, Facts, cert_facts, tls_validity_limit_days
 from simulator.traces.records import cert_details, cert_fingerprint
 from simulator.traces.roots import Issuer, RootPool
-
-if TYPE_CHECKING:
-    from simulator.traces import TraceSpec
+from simulator.traces.spec import ChurnRates, TraceSpec
 
 # Artifacts that appear between scans (their paths carry a unique number, so they never collide).
 NEW_LINUX = {"tls_site": 0.35, "fixture": 0.25, "public_key": 0.15, "enc_key": 0.1, "keystore": 0.15}
@@ -57,48 +57,6 @@ _KEY_TYPES = frozenset(
     }
 )
 _SLOT_BASE = 1_000_000  # builder numbers of churned artifacts: far above any scan-1 slot
-
-
-@dataclass(frozen=True)
-class ChurnRates:
-    """Per-scan churn rates (probabilities per candidate; ``new_artifacts`` per existing non-root file).
-
-    The scenario engine sets them (``Settings.churn``); :meth:`none` switches churn off.
-
-    >>> ChurnRates(move_file=0.1).move_file
-    0.1
-    """
-
-    renew_in_place: float = 0.05  # each leaf certificate issued by a seed intermediate
-    new_artifacts: float = 0.03  # new artifact files per existing non-root file (stochastically rounded)
-    remove_key: float = 0.02  # each key record (private, public, SSH)
-    move_file: float = 0.01  # each non-root file
-    pgp_new_uid: float = 0.05  # each PGP key gains a User ID
-    pgp_revoked: float = 0.02  # each PGP key not yet revoked gets a revocation
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            limit = 10.0 if f.name == "new_artifacts" else 1.0
-            if not isinstance(value, int | float) or not 0.0 <= float(value) <= limit:
-                raise ValueError(f"churn.{f.name} must be a number between 0 and {limit:g}, got {value!r}")
-
-    @classmethod
-    def none(cls) -> ChurnRates:
-        """No churn at all: every scan repeats scan 1's inventory (only the scan time moves)."""
-        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ChurnRates:
-        """Rates from a scenario mapping; unknown names are a ValueError naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown churn rate {unknown[0]!r}; expected one of {', '.join(sorted(known))}")
-        return cls(**{k: float(v) for k, v in data.items()})
-
-    def to_dict(self) -> dict[str, float]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,13 @@ import gzip
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-if TYPE_CHECKING:
-    from simulator.traces import GeneratedTrace, TraceSpec
-    from simulator.traces.churn import Inventory
+from simulator.traces.churn import Inventory
+from simulator.traces.render import gzip_chunks, previous_spec, render_inventory, scan_inventory
+from simulator.traces.spec import DEFAULT_TRACE_PATHS, GeneratedTrace, TraceSpec
 
 Record = dict[str, Any]
 Key = tuple[str, str, str, int]
@@ -171,8 +171,6 @@ def parse_ndjson(raw: bytes) -> tuple[Record, list[Record]]:
 
 def encode_objects(objects: Iterable[Record]) -> bytes:
     """Objects as a gzipped trace, one compact object per line (byte-identical run to run)."""
-    from simulator.traces.generator import gzip_chunks
-
     return gzip_chunks(orjson.dumps(o) + b"\n" for o in objects)
 
 
@@ -183,14 +181,6 @@ def generate_diff(
 
     >>> # diff = generate_diff(replace(spec, scan=2, diff=True)); diff.manifest["changes"]["added"]
     """
-    from simulator.traces import GeneratedTrace
-    from simulator.traces.generator import (
-        DEFAULT_TRACE_PATHS,
-        previous_spec,
-        render_inventory,
-        scan_inventory,
-    )
-
     if spec.scan < 2:
         raise ValueError("a diff trace exists from scan 2 on")
     full = replace(spec, diff=False, path=None)

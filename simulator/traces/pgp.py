@@ -4,7 +4,7 @@ No OpenPGP library is needed: the record carries only parsed fields, and the v4 
 SHA-1 over the public-key packet (RFC 4880 §12.2), which is small enough to build here.
 
 >>> import random
->>> from simulator.traces import keys
+>>> import simulator.traces.keys as keys
 >>> fp = v4_fingerprint(keys.ed25519_key(random.Random(0)).public_key(), 1_600_000_000)
 >>> len(fp)
 40

@@ -19,7 +19,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from simulator.traces import keys
+import simulator.traces.keys as keys
 from simulator.traces.certs import CertFacts, Name, build_certificate
 from simulator.traces.findings import cert_facts, record_findings
 from simulator.traces.keys import PrivateKey

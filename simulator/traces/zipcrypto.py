@@ -28,7 +28,9 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-PASSWORD = b"infected"
+from simulator.traces.spec import EVIDENCE_PASSWORD
+
+PASSWORD = EVIDENCE_PASSWORD
 ACCELERATE_ABOVE = 256 << 10
 _MASK = 0xFFFFFFFF
 _DOS_TIME, _DOS_DATE = 0, (0 << 9) | (1 << 5) | 1  # 1980-01-01 00:00: no wall clock in the output

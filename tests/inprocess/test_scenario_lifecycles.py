@@ -15,7 +15,7 @@ from simulator.app import create_app
 from simulator.clock import ManualClock, VirtualSleep
 from simulator.scenarios import Scenario
 from simulator.settings import FleetProfile, Lifecycle, Settings
-from simulator.traces.churn import ChurnRates
+from simulator.traces.spec import ChurnRates
 from tests.inprocess.conftest import ADMIN, TOKEN, TR, World
 
 pytestmark = pytest.mark.anyio

@@ -19,7 +19,7 @@ from simulator.scenarios import (
     expected_outcomes,
 )
 from simulator.settings import Settings
-from simulator.traces.churn import ChurnRates
+from simulator.traces.spec import ChurnRates
 
 REQUIRED = {
     "baseline",
