@@ -1,11 +1,23 @@
 """tanium-sim reference client: the AQtive Guard evidence workflow over httpx, and the CST trace reader.
 
+A library on its own: it imports the standard library, httpx and what reading traces needs, never the
+simulator (tests/unit/test_layering.py checks it); the names below are its whole public API.
+
 >>> from client import AsyncTaniumClient, collect_trace           # doctest: +SKIP
 >>> async with AsyncTaniumClient(url, token=token) as tanium:      # doctest: +SKIP
 ...     result = await collect_trace(tanium, "2914149683", dest="traces/")
 """
 
 from client._client import AsyncTaniumClient, RequestContext, RequestPolicy, SingleAttempt
+from client._collect import (
+    CollectOptions,
+    CollectProgress,
+    EndpointOutcome,
+    collect_endpoint,
+    collect_many,
+    transfer_totals,
+    write_summary,
+)
 from client._diff import DiffRejected, Inventory, apply_diff
 from client._errors import (
     APIError,
@@ -38,11 +50,14 @@ __all__ = [
     "APIError",
     "AsyncTaniumClient",
     "BadRequest",
+    "CollectOptions",
+    "CollectProgress",
     "CollectResult",
     "ConnectError",
     "Connection",
     "ConnectionTimedOut",
     "DiffRejected",
+    "EndpointOutcome",
     "Evidence",
     "EvidenceMissing",
     "EvidencePage",
@@ -71,10 +86,14 @@ __all__ = [
     "Unauthorized",
     "WorkflowError",
     "apply_diff",
+    "collect_endpoint",
+    "collect_many",
     "collect_trace",
     "default_trace_path",
     "iter_records",
     "open_trace",
     "summarize",
+    "transfer_totals",
     "validate_trace",
+    "write_summary",
 ]

@@ -203,6 +203,9 @@ class RetryPolicy:
 
     The n-th retry waits ``min(max_backoff_s, initial_s * multiplier ** (n - 1))``, less up to
     ``jitter`` of it (drawn from ``rng``), and never less than the server's ``Retry-After``.
+    ``honour_retry_after=False`` waits the backoff alone, however long the server asked to wait: a
+    deliberately impolite client, for ``tanium-sim qa --client ignores-retry-after`` (a ``Retry-After``
+    over ``max_retry_after_s`` still ends the retries).
 
     >>> policy = RetryPolicy(attempts=3, rng=random.Random(7), sleep=fake_sleep)  # doctest: +SKIP
     """
@@ -218,6 +221,7 @@ class RetryPolicy:
         deadline_s: float = 120.0,
         max_retry_after_s: float = 120.0,
         retry_unsafe: bool = False,
+        honour_retry_after: bool = True,
         budget: RetryBudget | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -235,6 +239,7 @@ class RetryPolicy:
         self.deadline_s = deadline_s
         self.max_retry_after_s = max_retry_after_s
         self.retry_unsafe = retry_unsafe
+        self.honour_retry_after = honour_retry_after
         self.budget = budget if budget is not None else RetryBudget()
         self.clock = clock
         self.sleep = sleep
@@ -267,7 +272,7 @@ class RetryPolicy:
         3.0
         """
         delay = self.backoff(retry)
-        retry_after = _retry_after(exc)
+        retry_after = _retry_after(exc) if self.honour_retry_after else None
         if retry_after is not None:
             delay = max(delay, retry_after)
         return delay

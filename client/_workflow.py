@@ -203,6 +203,8 @@ class EvidenceWorkflow:
         cleanup_timeout_s: float,
         download_attempts: int = 3,
         out_name: str | None = None,
+        cleanup_on_failure: bool = True,
+        reconcile_duplicates: bool = True,
     ) -> None:
         self.client = client
         self.client_id = client_id
@@ -215,6 +217,8 @@ class EvidenceWorkflow:
         self.cleanup_timeout_s = cleanup_timeout_s
         self.download_attempts = max(1, download_attempts)
         self.out_name = out_name or f"{client_id}.cst.gz"
+        self.cleanup_on_failure = cleanup_on_failure
+        self.reconcile_duplicates = reconcile_duplicates
         self.started = clock()
         self.timings: dict[str, float] = {}
         self.warnings: list[str] = []
@@ -238,6 +242,8 @@ class EvidenceWorkflow:
         try:
             result = await self._collect()
         except BaseException as exc:
+            if not self.cleanup_on_failure:
+                raise  # broken on purpose (QA): the connection, evidence and temporary files stay behind
             # Cancelled: clean up what we know without waiting for running tasks to end.
             self.cancelled = isinstance(exc, asyncio.CancelledError)
             await self._cleanup()
@@ -527,10 +533,10 @@ class EvidenceWorkflow:
         # Shielded so a cancelled collection still closes and deletes; bounded so it cannot hang.
         with anyio.move_on_after(self.cleanup_timeout_s, shield=True) as scope:
             await self._close_connection()
-            if self.connect_unsure:
+            if self.connect_unsure and self.reconcile_duplicates:
                 await self._close_strays()
             await self._delete_evidence()
-            if self.request_unsure:
+            if self.request_unsure and self.reconcile_duplicates:
                 await self._delete_stray_tasks()
         if scope.cancelled_caught:
             self._warn(f"cleanup for endpoint {self.client_id} gave up after {self.cleanup_timeout_s:g} s")
@@ -555,6 +561,8 @@ async def collect_trace(
     cleanup_timeout_s: float = 60.0,
     download_attempts: int = 3,
     out_name: str | None = None,
+    cleanup_on_failure: bool = True,
+    reconcile_duplicates: bool = True,
 ) -> CollectResult:
     """Runs spec §7 for ``client_id``; writes ``dest/<client_id>.cst.gz`` and returns what happened.
 
@@ -564,6 +572,12 @@ async def collect_trace(
     :class:`~client._errors.TaniumError`: ``ConnectionTimedOut``, ``TaskFailed``, ``EvidenceMissing``,
     ``IntegrityError`` or any API or transport error; the connection is closed and the evidence
     deleted in every case. ``out_name`` replaces the file name ``<client_id>.cst.gz`` (diff pulls).
+
+    Two switches exist only to build deliberately broken clients (``tanium-sim qa --client``), and a
+    real caller leaves them on: ``cleanup_on_failure=False`` cleans up after a success only, leaving
+    the connection, the evidence and the temporary files behind when the collection fails or is
+    cancelled; ``reconcile_duplicates=False`` never hunts for the twin connection or task a retried or
+    ambiguous POST may have created (see the module docstring).
 
     >>> result = await collect_trace(client, "123", dest=Path("out"), deadline_s=300)  # doctest: +SKIP
     """
@@ -579,6 +593,8 @@ async def collect_trace(
         cleanup_timeout_s=cleanup_timeout_s,
         download_attempts=download_attempts,
         out_name=out_name,
+        cleanup_on_failure=cleanup_on_failure,
+        reconcile_duplicates=reconcile_duplicates,
     )
     return await workflow.run()
 

@@ -1,7 +1,13 @@
 """The ``tanium-sim`` command line: one sub-command module per job, registered here.
 
+Every sub-command lives in this package: ``run``, ``serve``, ``trace`` (generate, diff, apply, inspect,
+validate), ``collect``, ``scenario``, ``qa``, ``tls`` and ``runbook``, with the argparse types they
+share in :mod:`simulator.cli.types`. The reference client is a library the handlers call through its
+public names (``from client import ...``); it knows nothing of this package.
+
 Each module exposes ``register(subparsers)`` and sets ``func`` (returning an exit code) on its parser.
-Heavy imports happen inside the handlers so ``tanium-sim --help`` stays instant.
+Heavy imports (the client, httpx, rich, the simulator itself) happen inside the handlers so
+``tanium-sim --help`` stays instant (tests/unit/test_layering.py checks what building the parser imports).
 Exit codes: 0 success, 1 the job ran and found failures, 2 usage errors (bad arguments, bad files).
 """
 
@@ -18,7 +24,7 @@ class UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     from simulator import __version__
-    from simulator.cli import run, serve
+    from simulator.cli import collect, qa, run, runbook, scenario, serve, tls, trace
 
     parser = argparse.ArgumentParser(
         prog="tanium-sim",
@@ -28,29 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run.register(sub)
     serve.register(sub)
-
-    trace = sub.add_parser("trace", help="generate, inspect, validate, diff and apply CST traces")
-    trace_sub = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
-    _register_optional("simulator.traces.cli", trace_sub)  # trace generate
-    _register_optional("client._trace_cli", trace_sub)  # trace inspect | validate
-    _register_optional("client._cli", sub)  # collect
-    _register_optional("simulator.cli.scenario", sub)  # scenario list | validate
-    _register_optional("simulator.cli.qa", sub)  # qa (the fault matrix)
-    _register_optional("simulator.cli.tls", sub)  # tls export-ca | truststore
-    _register_optional("simulator.cli.runbook", sub)  # runbook (stop/uninstall the scanner)
+    trace.register(sub)  # trace generate | diff | apply | inspect | validate
+    collect.register(sub)
+    scenario.register(sub)  # scenario list | validate
+    qa.register(sub)  # qa (the fault matrix)
+    tls.register(sub)  # tls export-ca | truststore
+    runbook.register(sub)  # runbook (stop/uninstall the scanner)
     return parser
-
-
-def _register_optional(module: str, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return
-    mod.register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

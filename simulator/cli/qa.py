@@ -13,25 +13,16 @@ from __future__ import annotations
 
 import argparse
 
-from client._cli import _positive_float  # one shared argparse type for seconds
+from simulator.cli.types import matrix_count, positive_float
 
 DEFAULT_SEEDS = 2
 DEFAULT_ENDPOINTS = 3
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number between 1 and 1000")
-    return value
+# simulator.qa.variants.VARIANTS, named here so that --help does not import the client and the simulator
+# (tests/unit/test_layering.py checks the two agree).
+CLIENT_VARIANTS = ("blind-post", "ignores-retry-after", "no-cleanup", "no-retry", "reference")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from simulator.qa.variants import VARIANTS
-
     p = sub.add_parser(
         "qa",
         help="the QA fault matrix: every scenario × seed, the reference client, leaks and expectations",
@@ -47,14 +38,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="scenario names (from scenarios/) or files (default: every scenario in scenarios/)",
     )
     p.add_argument(
-        "--seeds", type=_count, default=DEFAULT_SEEDS, help=f"seeds per scenario (default {DEFAULT_SEEDS})"
+        "--seeds",
+        type=matrix_count,
+        default=DEFAULT_SEEDS,
+        help=f"seeds per scenario (default {DEFAULT_SEEDS})",
     )
     p.add_argument(
         "--first-seed", type=int, default=1, help="the first seed; the others follow it (default 1)"
     )
     p.add_argument(
         "--endpoints",
-        type=_count,
+        type=matrix_count,
         default=DEFAULT_ENDPOINTS,
         help=f"endpoints collected per run (default {DEFAULT_ENDPOINTS})",
     )
@@ -62,13 +56,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", metavar="FILE", help="write every run's results as JSON here")
     p.add_argument(
         "--client",
-        choices=sorted(VARIANTS),
+        choices=CLIENT_VARIANTS,
         default="reference",
         help="the client variant; the others are deliberately broken, to see the matrix catch them",
     )
     p.add_argument(
         "--request-timeout",
-        type=_positive_float,
+        type=positive_float,
         default=2.0,
         help="real seconds per HTTP request: what a hang costs (default 2)",
     )

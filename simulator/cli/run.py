@@ -32,9 +32,9 @@ def _run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from client._cli import CollectOptions, collect_many, write_summary
-    from client._findings import InventorySummary
+    from client import CollectOptions, InventorySummary, collect_many, write_summary
     from simulator.cli import UsageError
+    from simulator.cli.collect import ProgressBar
     from simulator.server import BackgroundServer
     from simulator.settings import Settings
 
@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
             trace_path=None,
             poll_interval_s=0.1,  # a local simulator answers at once; no reason to wait seconds
         )
-        outcomes, fatal = asyncio.run(collect_many(options))
+        outcomes, fatal = asyncio.run(collect_many(options, progress=ProgressBar()))
         summary_path = write_summary(options, outcomes, started, fatal)
         state = server.app.state.backend.state_counts()
     if fatal:

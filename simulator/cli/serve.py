@@ -8,15 +8,7 @@ import os
 import sys
 from typing import Any
 
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 256:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes between 1 and 256")
-    return value
+from simulator.cli.types import workers as _workers
 
 
 def add_world_options(p: argparse.ArgumentParser, *, endpoints: int = 25) -> None:

@@ -24,19 +24,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from client import _errors
+from client import TaniumError
 
 SUCCESS = "success"
 CLASSES = ("default", "offline", "missing_trace")
 
 
-def _reasons(cls: type[_errors.TaniumError]) -> Iterator[str]:
+def _reasons(cls: type[TaniumError]) -> Iterator[str]:
     yield cls.reason
     for sub in cls.__subclasses__():
         yield from _reasons(sub)
 
 
-ERROR_REASONS: tuple[str, ...] = tuple(sorted(set(_reasons(_errors.TaniumError)) - {"error"}))
+ERROR_REASONS: tuple[str, ...] = tuple(sorted(set(_reasons(TaniumError)) - {"error"}))
 OUTCOMES: tuple[str, ...] = (SUCCESS, *ERROR_REASONS)
 
 

@@ -42,10 +42,7 @@ from typing import Any
 
 import httpx
 
-from client._client import AsyncTaniumClient
-from client._errors import TaniumError
-from client._retry import RetryPolicy
-from client._workflow import CollectResult, PollPolicy
+from client import AsyncTaniumClient, CollectResult, PollPolicy, RetryPolicy, TaniumError
 from simulator.app import create_app
 from simulator.clock import ManualClock, VirtualSleep
 from simulator.qa.expectations import SUCCESS, Expectations, endpoint_class

@@ -1,7 +1,9 @@
 """Client variants the fault matrix can run: the reference client, and deliberately broken ones.
 
 The broken variants exist to prove the matrix has teeth (``tanium-sim qa --client no-cleanup`` must
-fail): each one drops exactly one good habit of the reference client.
+fail): each one drops exactly one good habit of the reference client, through the client's public
+switches (``RetryPolicy(honour_retry_after=False)``, ``collect_trace(cleanup_on_failure=False)``,
+``collect_trace(reconcile_duplicates=False)``).
 
 =======================  ==================================================================
 ``reference``            retries (client/_retry.py) + the evidence workflow with its cleanup
@@ -23,9 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from client._client import AsyncTaniumClient, RequestPolicy, SingleAttempt
-from client._retry import RetryPolicy
-from client._workflow import CollectResult, EvidenceWorkflow, PollPolicy, collect_trace
+from client import (
+    AsyncTaniumClient,
+    CollectResult,
+    PollPolicy,
+    RequestPolicy,
+    RetryPolicy,
+    SingleAttempt,
+    collect_trace,
+)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -63,33 +71,14 @@ def reference_policy(clock: Clock, sleep: Sleep, rng: random.Random) -> RequestP
     return RetryPolicy(retry_unsafe=True, clock=clock, sleep=sleep, rng=rng)
 
 
-class _ImpatientPolicy(RetryPolicy):
+def _impatient_policy(clock: Clock, sleep: Sleep, rng: random.Random) -> RequestPolicy:
     """Broken on purpose: backs off on its own schedule and ignores ``Retry-After``."""
-
-    def wait_for(self, retry: int, exc: BaseException | None) -> float:
-        return self.backoff(retry)
+    return RetryPolicy(honour_retry_after=False, clock=clock, sleep=sleep, rng=rng)
 
 
-class _CarelessWorkflow(EvidenceWorkflow):
-    """Broken on purpose: cleans up after a success only, never after a failure."""
+def _collect_with(*, cleanup_on_failure: bool = True, reconcile_duplicates: bool = True) -> Collect:
+    """:func:`client.collect_trace` with some of its good habits switched off."""
 
-    async def run(self) -> CollectResult:
-        result = await self._collect()
-        await self._cleanup()
-        return result
-
-
-class _BlindWorkflow(EvidenceWorkflow):
-    """Broken on purpose: its POSTs are repeated after ambiguous failures, their twins never hunted."""
-
-    async def _close_strays(self) -> None:
-        return None
-
-    async def _delete_stray_tasks(self) -> None:
-        return None
-
-
-def _collect_with(workflow_class: type[EvidenceWorkflow]) -> Collect:
     async def collect(
         client: AsyncTaniumClient,
         client_id: str,
@@ -100,18 +89,17 @@ def _collect_with(workflow_class: type[EvidenceWorkflow]) -> Collect:
         clock: Clock,
         sleep: Sleep,
     ) -> CollectResult:
-        workflow = workflow_class(
+        return await collect_trace(
             client,
             client_id,
-            dest=Path(dest),
-            path=None,
+            dest=dest,
             deadline_s=deadline_s,
             poll=poll,
             clock=clock,
             sleep=sleep,
-            cleanup_timeout_s=60.0,
+            cleanup_on_failure=cleanup_on_failure,
+            reconcile_duplicates=reconcile_duplicates,
         )
-        return await workflow.run()
 
     return collect
 
@@ -132,20 +120,20 @@ VARIANTS: dict[str, ClientVariant] = {
         ClientVariant(
             "ignores-retry-after",
             "retries on its own short backoff, ignoring Retry-After",
-            lambda clock, sleep, rng: _ImpatientPolicy(clock=clock, sleep=sleep, rng=rng),
+            _impatient_policy,
             collect_trace,
         ),
         ClientVariant(
             "no-cleanup",
             "leaves its connection and evidence behind when a collection fails",
             reference_policy,
-            _collect_with(_CarelessWorkflow),
+            _collect_with(cleanup_on_failure=False),  # cleans up after a success only
         ),
         ClientVariant(
             "blind-post",
             "repeats an ambiguous POST without looking for the twin it may have made",
             reference_policy,
-            _collect_with(_BlindWorkflow),
+            _collect_with(reconcile_duplicates=False),  # never hunts the twins of its repeated POSTs
         ),
     )
 }

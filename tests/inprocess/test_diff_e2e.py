@@ -13,8 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from client._cli import CollectOptions, collect_many
-from client._diff import Inventory
+from client import CollectOptions, Inventory, collect_many
 from simulator.app import create_app
 from simulator.clock import ManualClock
 from simulator.settings import FleetProfile, Lifecycle, Settings

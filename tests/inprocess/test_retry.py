@@ -317,9 +317,9 @@ async def test_the_policy_sees_whether_a_request_is_idempotent(
     [([], 4), (["--retries", "1"], 2), (["--retries", "0"], None), (["--no-retry"], None)],
 )
 def test_collect_retries_flags_choose_the_policy(flags: list[str], attempts: int | None) -> None:
-    from client._cli import options_from_args
     from client._client import SingleAttempt
     from simulator.cli import build_parser
+    from simulator.cli.collect import options_from_args
 
     argv = ["collect", "--url", "http://127.0.0.1:9", "--token", "t", "--client-id", "1", *flags]
     options = options_from_args(build_parser().parse_args(argv), env={})

@@ -87,7 +87,7 @@ def test_collect_diff_reports_bytes_beside_full_traces(
 
     import httpx
 
-    import client._cli as cli
+    import client
     from simulator.app import create_app
     from simulator.clock import ManualClock
     from simulator.settings import FleetProfile, Lifecycle, Settings
@@ -98,9 +98,11 @@ def test_collect_diff_reports_bytes_beside_full_traces(
         lifecycle=Lifecycle(connect_delay_s=0.0, task_duration_s=0.0), churn=CHURN,
     )  # fmt: skip
     app = create_app(settings, clock=ManualClock())
-    real = cli.collect_many
-    monkeypatch.setattr(
-        cli, "collect_many", lambda options: real(options, transport=httpx.ASGITransport(app=app))
+    real = client.collect_many
+    monkeypatch.setattr(  # the command calls client.collect_many: run it on the app, in-process
+        client,
+        "collect_many",
+        lambda options, **kw: real(options, transport=httpx.ASGITransport(app=app), **kw),
     )
     argv = ["collect", "--url", "http://sim", "--token", "token-x", "--all", "--diff", "--out", str(tmp_path)]
     assert main(argv) == 0

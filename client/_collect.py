@@ -1,0 +1,279 @@
+"""Collect many endpoints at once: the engine behind ``tanium-sim collect`` and ``tanium-sim run``.
+
+>>> options = CollectOptions(
+...     url, token=token, username=None, password=None, domain=None, client_ids=("101", "102"),
+...     all=False, out=Path("out"), concurrency=8, deadline_s=600.0, request_timeout_s=60.0,
+...     trace_path=None,
+... )  # doctest: +SKIP
+>>> started = time.monotonic()  # doctest: +SKIP
+>>> outcomes, fatal = await collect_many(options)  # doctest: +SKIP
+>>> write_summary(options, outcomes, started, fatal)  # doctest: +SKIP
+PosixPath('out/summary.json')
+
+:func:`collect_endpoint` collects one endpoint (the full trace, or with ``diff`` the diff trace against
+the inventory kept in ``out``) and never raises for a failed endpoint: its :class:`EndpointOutcome`
+says why. :func:`collect_many` lists the fleet (``all``) and collects every endpoint with bounded
+concurrency on one client (one session), reporting each finished endpoint to a
+:class:`CollectProgress` if given one. :func:`write_summary` writes ``out/summary.json`` (no credential
+in it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from client._client import AsyncTaniumClient, RequestPolicy, SingleAttempt
+from client._diff import collect_inventory
+from client._errors import TaniumError
+from client._findings import summarize
+from client._retry import RetryPolicy
+from client._trace import open_trace
+from client._workflow import PollPolicy, collect_trace
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    """What to collect, from where, and how (a validated ``tanium-sim collect`` command line)."""
+
+    url: str
+    token: str | None
+    username: str | None
+    password: str | None
+    domain: str | None
+    client_ids: tuple[str, ...]
+    all: bool
+    out: Path
+    concurrency: int
+    deadline_s: float
+    request_timeout_s: float
+    trace_path: str | None
+    ca_bundle: Path | None = None  # --ca-bundle or $SSL_CERT_FILE
+    insecure: bool = False  # --insecure: no certificate verification at all
+    poll_interval_s: float = 2.0  # first wait between polls of connections and tasks (backs off from there)
+    retries: int = 3  # --retries / --no-retry: retries per request (client._retry.RetryPolicy)
+    diff: bool = False  # --diff: pull diff traces against the inventories kept in OUT (client._diff)
+
+    def verify(self) -> bool | ssl.SSLContext:
+        """What httpx needs: a context trusting only the bundle, False for --insecure, else True."""
+        if self.insecure:
+            return False
+        if self.ca_bundle is not None:
+            return ssl.create_default_context(cafile=str(self.ca_bundle))
+        return True
+
+    def policy(self) -> RequestPolicy:
+        """The retry policy for ``retries`` (short backoffs: a CLI user is waiting).
+
+        ``retry_unsafe``: the CLI's only POSTs are the workflow's, which finds and cleans the
+        duplicates a repeated connect or file request may leave (client/_workflow.py).
+        """
+        if self.retries < 1:
+            return SingleAttempt()
+        return RetryPolicy(attempts=self.retries + 1, initial_s=0.2, max_backoff_s=10.0, retry_unsafe=True)
+
+
+@dataclass
+class EndpointOutcome:
+    """One endpoint's line in summary.json."""
+
+    client_id: str
+    status: str = "failed"  # ok | failed
+    reason: str | None = None
+    message: str | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    trace_path: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    inventory: dict[str, Any] | None = None
+    diff: dict[str, Any] | None = None  # --diff only: mode, bytes transferred, full-trace bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: v for k, v in self.__dict__.items() if k != "client_id" and not (k == "diff" and v is None)
+        }
+
+
+class CollectProgress(Protocol):
+    """Told how :func:`collect_many` is getting on (``tanium-sim collect`` draws a progress bar)."""
+
+    def start(self, total: int) -> None:
+        """The fleet is known: ``total`` endpoints are about to be collected."""
+
+    def update(self, outcome: EndpointOutcome) -> None:
+        """One endpoint is done, ``ok`` or ``failed``."""
+
+    def stop(self) -> None:
+        """Every endpoint is done (or the collection was interrupted)."""
+
+
+def _read_inventory(path: Path) -> dict[str, Any]:
+    with open_trace(path) as reader:
+        return dict(summarize(reader).to_dict())
+
+
+async def collect_endpoint(
+    client: AsyncTaniumClient, client_id: str, options: CollectOptions
+) -> EndpointOutcome:
+    """Collects one endpoint as ``options`` say; a failure is the outcome's ``reason``, never raised.
+
+    >>> outcome = await collect_endpoint(tanium, "101", options)  # doctest: +SKIP
+    >>> outcome.status, outcome.reason, outcome.inventory["record_count"]  # doctest: +SKIP
+    ('ok', None, 212)
+    """
+    outcome = EndpointOutcome(client_id)
+    started = time.monotonic()
+    poll = PollPolicy(interval_s=options.poll_interval_s)
+    try:
+        if options.diff:
+            pulled = await collect_inventory(
+                client,
+                client_id,
+                dest=options.out,
+                path=options.trace_path,
+                deadline_s=options.deadline_s,
+                poll=poll,
+            )
+            result = pulled.last
+            outcome.diff = pulled.to_dict()
+            outcome.bytes = pulled.trace_path.stat().st_size
+            outcome.sha256 = pulled.trace_sha256
+            result = replace(result, trace_path=pulled.trace_path, warnings=pulled.warnings)
+        else:
+            result = await collect_trace(
+                client,
+                client_id,
+                dest=options.out,
+                path=options.trace_path,
+                deadline_s=options.deadline_s,
+                poll=poll,
+            )
+            outcome.bytes, outcome.sha256 = result.bytes, result.sha256
+        outcome.trace_path = str(result.trace_path)
+        outcome.timings = dict(result.timings)
+        outcome.warnings = list(result.warnings)
+        outcome.status = "ok"
+        try:
+            outcome.inventory = await asyncio.to_thread(_read_inventory, result.trace_path)
+        except ValueError as exc:  # e.g. no scan_time: the trace is kept, not counted
+            outcome.warnings.append(f"no inventory for this trace: {exc}")
+    except TaniumError as exc:  # TraceFormatError too: a trace that does not parse
+        outcome.status = "failed"
+        outcome.reason, outcome.message = exc.reason, str(exc)
+    except OSError as exc:
+        outcome.status = "failed"
+        outcome.reason, outcome.message = "local_io", f"could not write the trace: {exc}"
+    except Exception as exc:  # a bug for one endpoint must not lose the others' results
+        outcome.status = "failed"
+        outcome.reason, outcome.message = "internal", f"{type(exc).__name__}: {exc}"
+    outcome.timings.setdefault("total_s", time.monotonic() - started)
+    return outcome
+
+
+async def collect_many(
+    options: CollectOptions,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    progress: CollectProgress | None = None,
+) -> tuple[list[EndpointOutcome], str | None]:
+    """Collects every endpoint with bounded concurrency; returns the outcomes and a fatal error, if any.
+
+    The outcomes follow ``options.client_ids`` (or the fleet's order with ``all``). ``transport`` (an
+    httpx transport) is for tests: ``httpx.ASGITransport(app)`` runs in-process.
+    """
+    timeout = httpx.Timeout(options.request_timeout_s, connect=min(10.0, options.request_timeout_s))
+    options.out.mkdir(parents=True, exist_ok=True)
+    async with AsyncTaniumClient(
+        options.url,
+        token=options.token,
+        username=options.username,
+        password=options.password,
+        domain=options.domain,
+        timeout=timeout,
+        verify=options.verify(),
+        policy=options.policy(),
+        transport=transport,
+    ) as client:
+        client_ids = list(options.client_ids)
+        if options.all:
+            try:
+                client_ids = list(dict.fromkeys(e.computer_id for e in await client.system_status()))
+            except TaniumError as exc:
+                return [], f"could not list the endpoints: {exc}"
+        outcomes = [EndpointOutcome(cid) for cid in client_ids]
+        semaphore = asyncio.Semaphore(options.concurrency)
+
+        async def one(index: int) -> None:
+            async with semaphore:
+                outcomes[index] = await collect_endpoint(client, client_ids[index], options)
+                if progress is not None:
+                    progress.update(outcomes[index])
+
+        if progress is not None:
+            progress.start(len(outcomes))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index in range(len(outcomes)):
+                    group.create_task(one(index))
+        finally:
+            if progress is not None:
+                progress.stop()
+    return outcomes, None
+
+
+def transfer_totals(outcomes: list[EndpointOutcome]) -> dict[str, Any]:
+    """``--diff``: bytes downloaded vs what full traces would have taken, and pulls by mode."""
+    done = [o.diff for o in outcomes if o.diff is not None]
+    moved = sum(int(d["bytes_transferred"]) for d in done)
+    full = sum(int(d["full_trace_bytes"]) for d in done)
+    modes: dict[str, int] = {}
+    for d in done:
+        modes[d["mode"]] = modes.get(d["mode"], 0) + 1
+    return {
+        "bytes_transferred": moved,
+        "full_trace_bytes": full,
+        "ratio": round(moved / full, 4) if full else None,
+        "modes": dict(sorted(modes.items())),
+    }
+
+
+def write_summary(
+    options: CollectOptions, outcomes: list[EndpointOutcome], started: float, fatal: str | None
+) -> Path:
+    """Writes OUT/summary.json atomically (no credential in it); ``started`` is a ``time.monotonic()``."""
+    ok = sum(o.status == "ok" for o in outcomes)
+    summary = {
+        "url": options.url,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "duration_s": round(time.monotonic() - started, 3),
+        "error": fatal,
+        "counts": {"total": len(outcomes), "ok": ok, "failed": len(outcomes) - ok},
+        **({"transfer": transfer_totals(outcomes)} if options.diff else {}),
+        "endpoints": {o.client_id: o.to_dict() for o in outcomes},
+    }
+    options.out.mkdir(parents=True, exist_ok=True)
+    path = options.out / "summary.json"
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+__all__ = [
+    "CollectOptions",
+    "CollectProgress",
+    "EndpointOutcome",
+    "collect_endpoint",
+    "collect_many",
+    "transfer_totals",
+    "write_summary",
+]
