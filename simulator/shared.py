@@ -226,7 +226,7 @@ class SharedControl:
             raise _unavailable(exc) from exc
 
     def run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        return self.call(lambda _: script(keys=keys, args=args))
+        return self.store.fast.script(script, keys, args)
 
     # -- the scenario ---------------------------------------------------------------------------
     def _doc(self, rt: SharedRuntime, epoch: int) -> bytes:
@@ -268,8 +268,7 @@ class SharedControl:
 
     def refresh(self, rt: SharedRuntime, *, force: bool = False) -> None:
         """Install the world's scenario here if another process changed it."""
-        raw_version = self.call(lambda c: c.get(self.key("version")))
-        version = int(raw_version or 0)
+        version = int(self.store.fast("GET", self.key("version")) or 0)
         if version == self.version and not force:
             return
 

@@ -4,10 +4,13 @@ Layout, under one key prefix per simulated world (``--store-prefix``, so two sim
 Redis)::
 
     <p>:s:gen               the generation (bumped by a reset)
+    <p>:s:h:<table>         a hash: key -> the record, pickled
     <p>:s:o:<table>         a sorted set of the table's keys, scored by first insertion: Tanium's order
-    <p>:s:r:<table>:<key>   one record, pickled
     <p>:s:c:<counter>       an integer id counter (INCR)
     <p>:s:tables            the tables and counters in use (what a reset deletes)
+
+A listing is one round trip of two plain commands (HGETALL and ZRANGE, pipelined), and records that
+were decoded before are not decoded again (a bounded cache keyed by their bytes: records are immutable).
 
 Every write is one server-side script, so it is atomic on the server: ``put`` and ``delete`` check
 the generation and write; ``update`` reads the record, applies the function here, and writes with a
@@ -25,38 +28,47 @@ when Redis is back.
 from __future__ import annotations
 
 import io
+import os
 import pickle
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from simulator.errors import ServiceUnavailable
 from simulator.state.updates import DELETE, Updater
 
-_PUT = """
-if ARGV[1] ~= '' and (redis.call('GET', KEYS[1]) or '1') ~= ARGV[1] then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 0 then
+_GEN_OK = "if ARGV[1] ~= '' and (redis.call('GET', KEYS[1]) or '1') ~= ARGV[1] then return {fail} end\n"
+
+# KEYS: gen, hash, order, seq, tables; ARGV: generation, key, record, table
+_PUT = (
+    _GEN_OK.format(fail=0)
+    + """
+if redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) == 1 then
   redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[2])
   redis.call('SADD', KEYS[5], 'o:' .. ARGV[4])
 end
-redis.call('SET', KEYS[2], ARGV[3])
 return 1
 """
+)
 
+# KEYS: gen, hash, order, seq, tables
 # ARGV: generation, key, expected present ('0'/'1'), expected bytes, new bytes, op ('set'/'del'), table
-_CAS = """
-if ARGV[1] ~= '' and (redis.call('GET', KEYS[1]) or '1') ~= ARGV[1] then return -1 end
-local cur = redis.call('GET', KEYS[2])
+_CAS = (
+    _GEN_OK.format(fail=-1)
+    + """
+local cur = redis.call('HGET', KEYS[2], ARGV[2])
 if ARGV[3] == '0' then
   if cur then return 0 end
 elseif (not cur) or cur ~= ARGV[4] then
   return 0
 end
 if ARGV[6] == 'del' then
-  redis.call('DEL', KEYS[2])
+  redis.call('HDEL', KEYS[2], ARGV[2])
   redis.call('ZREM', KEYS[3], ARGV[2])
   return 1
 end
@@ -64,30 +76,20 @@ if not cur then
   redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[2])
   redis.call('SADD', KEYS[5], 'o:' .. ARGV[7])
 end
-redis.call('SET', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[5])
 return 1
 """
+)
 
-_DELETE = """
-if ARGV[1] ~= '' and (redis.call('GET', KEYS[1]) or '1') ~= ARGV[1] then return 0 end
-local n = redis.call('DEL', KEYS[2])
+# KEYS: gen, hash, order; ARGV: generation, key
+_DELETE = (
+    _GEN_OK.format(fail=0)
+    + """
+local n = redis.call('HDEL', KEYS[2], ARGV[2])
 if n > 0 then redis.call('ZREM', KEYS[3], ARGV[2]) end
 return n
 """
-
-_VALUES = """
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-local out = {}
-for i = 1, #ids, 500 do
-  local chunk = {}
-  for j = i, math.min(i + 499, #ids) do chunk[#chunk + 1] = ARGV[1] .. ids[j] end
-  local vals = redis.call('MGET', unpack(chunk))
-  for k = 1, #vals do
-    if vals[k] then out[#out + 1] = vals[k] end
-  end
-end
-return out
-"""
+)
 
 _NEXT_ID = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -97,28 +99,22 @@ end
 return redis.call('INCR', KEYS[1])
 """
 
-# ARGV[1]: the prefix of every store key ("<p>:s:"); ARGV[2]: one table, or '' for everything
+# KEYS: gen, tables; ARGV[1]: the prefix of every store key ("<p>:s:"); ARGV[2]: one table, or ''
 _CLEAR = """
 local base = ARGV[1]
-local function drop_table(name)
-  local okey = base .. 'o:' .. name
-  local ids = redis.call('ZRANGE', okey, 0, -1)
-  for i = 1, #ids, 500 do
-    local chunk = {}
-    for j = i, math.min(i + 499, #ids) do chunk[#chunk + 1] = base .. 'r:' .. name .. ':' .. ids[j] end
-    redis.call('DEL', unpack(chunk))
-  end
-  redis.call('DEL', okey)
-end
 if ARGV[2] ~= '' then
-  drop_table(ARGV[2])
+  redis.call('DEL', base .. 'h:' .. ARGV[2], base .. 'o:' .. ARGV[2])
   redis.call('SREM', KEYS[2], 'o:' .. ARGV[2])
   return 1
 end
 redis.call('INCR', KEYS[1])
 for _, entry in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local kind, name = string.sub(entry, 1, 1), string.sub(entry, 3)
-  if kind == 'o' then drop_table(name) else redis.call('DEL', base .. 'c:' .. name) end
+  if kind == 'o' then
+    redis.call('DEL', base .. 'h:' .. name, base .. 'o:' .. name)
+  else
+    redis.call('DEL', base .. 'c:' .. name)
+  end
 end
 redis.call('DEL', KEYS[2])
 return 1
@@ -138,6 +134,27 @@ class _RecordUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"the store holds a {module}.{name}, which is not a simulator record")
 
 
+class DecodedCache:
+    """Records decoded from their bytes, reused while the bytes are the same (records are immutable).
+
+    A record read again (every poll lists the same connections) costs a dict lookup instead of an
+    unpickling, and keeps the rendering its instance cached (``ConnectionRecord``). Bounded: emptied
+    when full.
+    """
+
+    def __init__(self, capacity: int = 8192) -> None:
+        self.capacity = capacity
+        self._records: dict[bytes, Any] = {}
+
+    def __call__(self, raw: bytes) -> Any:
+        record = self._records.get(raw)
+        if record is None:
+            if len(self._records) >= self.capacity:
+                self._records.clear()
+            record = self._records[raw] = loads(raw)
+        return record
+
+
 def dumps(record: Any) -> bytes:
     return pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -153,6 +170,56 @@ def _unavailable(exc: Exception) -> ServiceUnavailable:
         f"the simulator's shared store (Redis) is unreachable ({type(exc).__name__}); retry later",
         headers={"Retry-After": "1"},
     )
+
+
+class FastPath:
+    """One command on this thread's own connection, without redis-py's per-command machinery.
+
+    A plain ``client.get`` spends ~110 µs in redis-py (connection pool, retry wrapper, event dispatch,
+    observability hooks) for a ~20 µs round trip on loopback (loadtests/RESULTS.md): on the request
+    path, where every handler makes one to a few round trips, that machinery was most of the cost.
+    Each thread (the event loop, the worker threads of slow handlers) keeps one connection; a broken
+    one is dropped and the next call connects again, so the server recovers by itself when Redis is
+    back. Scripts run by EVALSHA, loaded on first use.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        pool = client.connection_pool
+        self._make: Callable[[], Any] = lambda: pool.connection_class(**pool.connection_kwargs)
+        self._local = threading.local()
+
+    def _connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():  # a forked worker must not share a socket
+            conn = self._local.conn = self._make()
+            self._local.pid = os.getpid()
+        return conn
+
+    def __call__(self, *args: Any) -> Any:
+        conn = self._connection()
+        try:
+            conn.send_command(*args)
+            return conn.read_response()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            conn.disconnect()
+            raise _unavailable(exc) from exc
+
+    def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Several commands in one round trip (not a transaction)."""
+        conn = self._connection()
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            return [conn.read_response() for _ in commands]
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            conn.disconnect()
+            raise _unavailable(exc) from exc
+
+    def script(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return self("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self("SCRIPT", "LOAD", script.script)
+            return self("EVALSHA", script.sha, len(keys), *keys, *args)
 
 
 class RedisStore:
@@ -172,9 +239,10 @@ class RedisStore:
         self._put = client.register_script(_PUT)
         self._cas = client.register_script(_CAS)
         self._delete = client.register_script(_DELETE)
-        self._values = client.register_script(_VALUES)
         self._next_id = client.register_script(_NEXT_ID)
         self._clear = client.register_script(_CLEAR)
+        self.fast = FastPath(client)
+        self._decode = DecodedCache()
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "tanium-sim") -> RedisStore:
@@ -211,34 +279,25 @@ class RedisStore:
         scheme = head.partition("://")[0]
         return f"{scheme}://***@{tail}"
 
-    def _rkey(self, table: str, key: str) -> str:
-        return f"{self._base}r:{table}:{key}"
+    def _hkey(self, table: str) -> str:
+        return f"{self._base}h:{table}"
 
     def _okey(self, table: str) -> str:
         return f"{self._base}o:{table}"
 
     # -- the Store interface ----------------------------------------------------------------------
     def generation(self) -> int:
-        try:
-            raw = self.client.get(self._gen_key)
-        except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+        raw = self.fast("GET", self._gen_key)
         return int(raw) if raw else 1
 
     def get(self, table: str, key: str) -> Any | None:
-        try:
-            raw = self.client.get(self._rkey(table, key))
-        except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
-        return None if raw is None else loads(raw)
+        raw = self.fast("HGET", self._hkey(table), key)
+        return None if raw is None else self._decode(raw)
 
     def put(self, table: str, key: str, record: Any, *, generation: int | None = None) -> bool:
-        keys = [self._gen_key, self._rkey(table, key), self._okey(table), self._seq_key, self._tables_key]
+        keys = [self._gen_key, self._hkey(table), self._okey(table), self._seq_key, self._tables_key]
         gen = "" if generation is None else str(generation)
-        try:
-            return bool(self._put(keys=keys, args=[gen, key, dumps(record), table]))
-        except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+        return bool(self.fast.script(self._put, keys, [gen, key, dumps(record), table]))
 
     def update(
         self,
@@ -249,66 +308,50 @@ class RedisStore:
         create: bool = False,
         generation: int | None = None,
     ) -> Any | None:
-        rkey = self._rkey(table, key)
-        keys = [self._gen_key, rkey, self._okey(table), self._seq_key, self._tables_key]
+        hkey = self._hkey(table)
+        keys = [self._gen_key, hkey, self._okey(table), self._seq_key, self._tables_key]
         gen = "" if generation is None else str(generation)
-        try:
-            while True:
-                raw_gen, raw = self.client.mget(self._gen_key, rkey)
-                if generation is not None and int(raw_gen or 1) != generation:
-                    return None
-                if raw is None and not create:
-                    return None
-                current = None if raw is None else loads(raw)
-                new = fn(current)
-                if new is current and current is not None:
-                    return current
-                op, data = ("del", b"") if new is DELETE else ("set", dumps(new))
-                if op == "del" and raw is None:
-                    return None
-                present = "0" if raw is None else "1"
-                done = self._cas(keys=keys, args=[gen, key, present, raw or b"", data, op, table])
-                if done == -1:
-                    return None  # reset meanwhile
-                if done == 1:
-                    return None if new is DELETE else new
-                # another writer got in first: read again and apply fn to what it wrote
-        except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+        while True:
+            raw_gen, raw = self.fast.pipeline(("GET", self._gen_key), ("HGET", hkey, key))
+            if generation is not None and int(raw_gen or 1) != generation:
+                return None
+            if raw is None and not create:
+                return None
+            current = None if raw is None else self._decode(raw)
+            new = fn(current)
+            if new is current and current is not None:
+                return current
+            op, data = ("del", b"") if new is DELETE else ("set", dumps(new))
+            if op == "del" and raw is None:
+                return None
+            present = "0" if raw is None else "1"
+            done = self.fast.script(self._cas, keys, [gen, key, present, raw or b"", data, op, table])
+            if done == -1:
+                return None  # reset meanwhile
+            if done == 1:
+                return None if new is DELETE else new
+            # another writer got in first: read again and apply fn to what it wrote
 
     def delete(self, table: str, key: str, *, generation: int | None = None) -> bool:
         gen = "" if generation is None else str(generation)
-        keys = [self._gen_key, self._rkey(table, key), self._okey(table)]
-        try:
-            return bool(self._delete(keys=keys, args=[gen, key]))
-        except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+        keys = [self._gen_key, self._hkey(table), self._okey(table)]
+        return bool(self.fast.script(self._delete, keys, [gen, key]))
 
     def values(self, table: str) -> Iterator[Any]:
-        try:
-            raws = self._values(keys=[self._okey(table)], args=[f"{self._base}r:{table}:"])
-        except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
-        return iter([loads(raw) for raw in raws])
+        rows, order = self.fast.pipeline(("HGETALL", self._hkey(table)), ("ZRANGE", self._okey(table), 0, -1))
+        by_key = dict(zip(rows[0::2], rows[1::2], strict=True)) if isinstance(rows, list) else rows
+        decode = self._decode
+        return iter([decode(by_key[k]) for k in order if k in by_key])
 
     def count(self, table: str) -> int:
-        try:
-            return int(self.client.zcard(self._okey(table)))
-        except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+        return int(self.fast("HLEN", self._hkey(table)))
 
     def next_id(self, counter: str, start: int = 1) -> int:
         keys = [f"{self._base}c:{counter}", self._tables_key]
-        try:
-            return int(self._next_id(keys=keys, args=[start - 1, counter]))
-        except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+        return int(self.fast.script(self._next_id, keys, [start - 1, counter]))
 
     def clear(self, table: str | None = None) -> None:
-        try:
-            self._clear(keys=[self._gen_key, self._tables_key], args=[self._base, table or ""])
-        except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+        self.fast.script(self._clear, [self._gen_key, self._tables_key], [self._base, table or ""])
 
     def drop(self) -> int:
         """Delete every key of this world (its prefix), the shared runtime's too; returns how many."""
