@@ -6,7 +6,7 @@ SIM    := $(VENV)/bin/tanium-sim
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: install run serve test check qa loadtest bench clean
+.PHONY: install install-redis run serve test check qa loadtest loadtest-distributed bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the project with its dev tools
+install: $(STAMP) install-redis  ## create .venv and install the project with its dev tools (+ redis-server)
+
+# The Redis tier of the tests and `make loadtest-distributed` need a redis-server (or valkey-server);
+# nothing else does. Installed with apt-get when root; otherwise one line says how. Never fails.
+install-redis:  ## install redis-server with apt-get when missing (root only; prints how otherwise)
+	@if command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 \
+		|| [ -n "$$TANIUM_SIM_REDIS_SERVER" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server >/dev/null; } \
+		|| echo "install-redis: apt-get could not install redis-server; the Redis tier of the tests will skip"; \
+	else \
+		echo "install-redis: no redis-server: run 'sudo apt-get install redis-server' (or set TANIUM_SIM_REDIS_SERVER) for the Redis tests and make loadtest-distributed"; \
+	fi
 
 run: $(STAMP)  ## the main job end to end: simulator + collect every endpoint + inventory summary
 	$(SIM) run $(ARGS)
@@ -49,6 +61,18 @@ loadtest: $(STAMP)  ## simulator on 127.0.0.1 + Locust headless for LOADTEST_TIM
 	$(VENV)/bin/locust -f loadtests/locustfile.py --headless --start-simulator --sim-endpoints 10000 \
 		--working-set 32 -u $(LOADTEST_USERS) -r $(LOADTEST_USERS) -t $(LOADTEST_TIME) --stop-timeout 15 \
 		--csv reports/loadtest --html reports/loadtest.html --only-summary $(LOADTEST_ARGS)
+
+# Several simulator processes on one Redis, loaded by Locust in several processes (docs/scaling.md):
+# make loadtest-distributed SIM_WORKERS=4 LOCUST_PROCESSES=4 REDIS_URL=redis://10.0.0.5:6379/0
+SIM_WORKERS      ?= 2
+LOCUST_PROCESSES ?= 2
+REDIS_URL        ?=
+DISTRIBUTED_REPORTS ?= reports/loadtest-distributed
+
+loadtest-distributed: $(STAMP)  ## Redis + serve --workers SIM_WORKERS --store + Locust in LOCUST_PROCESSES processes; reports/
+	$(PY) loadtests/distributed.py --sim-workers $(SIM_WORKERS) --locust-processes $(LOCUST_PROCESSES) \
+		--redis-url "$(REDIS_URL)" --users $(LOADTEST_USERS) --time $(LOADTEST_TIME) \
+		--reports $(DISTRIBUTED_REPORTS) -- $(LOADTEST_ARGS)
 
 bench: $(STAMP)  ## every loadtests/bench_*.py; figures, machine, date and command into loadtests/RESULTS.md
 	$(PY) loadtests/bench_all.py $(ARGS)

@@ -177,6 +177,8 @@ class RedisServer:
 
     def ping(self) -> bool:
         """Whether the server answers PING (with redis-py when installed, else a raw socket)."""
+        if self.directory is None:
+            return False  # never started, or stopped
         try:
             import redis
         except ImportError:

@@ -30,7 +30,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,28 @@ def working_set_indices(fleet_size: int, working_set: int) -> list[int]:
     if working_set <= 0 or working_set >= fleet_size:
         return list(range(fleet_size))
     return [i * fleet_size // working_set for i in range(working_set)]
+
+
+def split(indices: Sequence[int], part: int, parts: int) -> Sequence[int]:
+    """Share ``part`` of ``parts`` interleaved shares of ``indices`` (all of them when that share is empty).
+
+    >>> list(split(range(10), 1, 3)), list(split([5, 9], 2, 3))
+    ([1, 4, 7], [5, 9])
+    """
+    share = indices[part::parts]
+    return share if len(share) else indices
+
+
+def worker_share(environment: Any) -> tuple[int, int]:
+    """(share, shares): in a distributed run (``--processes N``, or a master expecting N workers) each
+    worker process takes the endpoints of its own share, so users of two processes never work on one
+    endpoint (they would close each other's connections); (0, 1) in a single-process run."""
+    runner = environment.runner
+    if not isinstance(runner, WorkerRunner):
+        return 0, 1
+    parts = int(getattr(environment.parsed_options, "expect_workers", 1) or 1)
+    part = int(getattr(runner, "worker_index", -1))
+    return (part, parts) if parts > 1 and 0 <= part < parts else (0, 1)
 
 
 def httpx_client(url: str, token: str) -> Any:
@@ -333,7 +355,11 @@ class TaniumUser(FastHttpUser):
         self.delete_connections = not getattr(options, "keep_connections", False)
         self.fleet_size = self._fleet_size()
         working_set = int(getattr(options, "working_set", 0) or 0)
-        self.indices = working_set_indices(self.fleet_size, working_set) if working_set else None
+        part, parts = worker_share(self.environment)
+        self.share = split(range(self.fleet_size), part, parts)
+        self.indices = (
+            split(working_set_indices(self.fleet_size, working_set), part, parts) if working_set else None
+        )
 
     # -- one request, failing with a typed reason --------------------------------------------------
     def call(self, method: str, path: str, name: str, step: str, **kwargs: Any) -> Any:
@@ -358,11 +384,12 @@ class TaniumUser(FastHttpUser):
 
         Two users on one endpoint would close each other's connections; when the working set is all
         taken, the user waits for one to free up instead (give a working set larger than the users).
+        In a distributed run each process picks from its own share only (:func:`worker_share`).
         """
         while True:
             if self.indices is None:
-                index = self.rng.randrange(self.fleet_size)
-                if index not in _in_use or len(_in_use) * 2 > self.fleet_size:
+                index = self.rng.choice(self.share)
+                if index not in _in_use or len(_in_use) * 2 > len(self.share):
                     break
             else:
                 free = [i for i in self.indices if i not in _in_use]

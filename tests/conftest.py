@@ -1,8 +1,9 @@
 """Shared fixtures. Async tests use anyio's pytest plugin with the asyncio backend.
 
 The Redis tier: ``redis_server`` (session) runs one real ``redis-server`` or ``valkey-server`` for the
-whole run (tests/redis_server.py), ``redis_url`` gives each test an empty database on it. Tests that use
-either are marked ``redis`` (deselect them with ``-m 'not redis'``) and skip, with one line in the
+whole run (tests/redis_server.py), ``redis_url`` gives each test an empty database on it, and
+``own_redis_server`` gives a test a server of its own to halt and restart. Tests that use any of them are
+marked ``redis`` (deselect them with ``-m 'not redis'``) and skip, with one line in the
 summary saying how to run them, where no server binary is installed.
 """
 
@@ -14,7 +15,7 @@ import pytest
 
 from tests.redis_server import MISSING, RedisServer, find_binary
 
-REDIS_FIXTURES = frozenset({"redis_server", "redis_url"})
+REDIS_FIXTURES = frozenset({"redis_server", "redis_url", "own_redis_server"})
 _redis_wanted = pytest.StashKey[bool]()
 
 
@@ -26,6 +27,15 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """One real Redis for the whole run, on a unix socket in a temporary folder; skips without a binary."""
+    if find_binary() is None:
+        pytest.skip(f"Redis tier: {MISSING}")
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def own_redis_server() -> Iterator[RedisServer]:
+    """A Redis of this test's own, started (it may halt, restart or stop it); skips without a binary."""
     if find_binary() is None:
         pytest.skip(f"Redis tier: {MISSING}")
     with RedisServer() as server:

@@ -179,10 +179,13 @@ def test_a_scenario_switched_through_one_process_runs_in_every_process(two: tupl
         )
 
 
-def test_redis_down_answers_503_and_the_server_recovers_when_it_is_back() -> None:
-    with RedisServer() as server, serve(server.url) as one, one.client() as c:
+def test_redis_down_answers_503_and_the_server_recovers_when_it_is_back(
+    own_redis_server: RedisServer,
+) -> None:
+    server = own_redis_server
+    with serve(server.url) as one, one.client() as c:
         assert c.get(f"{TR}/conns").status_code == 200
-        server._halt()  # down, keeping its socket path for the restart
+        server.halt()  # down, keeping its socket path for the restart
         down = c.get(f"{TR}/conns")
         assert down.status_code == 503
         assert down.json()["text"].startswith("503 Service Unavailable: the simulator's shared store")
