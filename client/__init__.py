@@ -8,7 +8,7 @@ simulator (tests/unit/test_layering.py checks it); the names below are its whole
 ...     result = await collect_trace(tanium, "2914149683", dest="traces/")
 """
 
-from client._client import AsyncTaniumClient, RequestContext, RequestPolicy, SingleAttempt
+from client._client import AsyncTaniumClient
 from client._collect import (
     CollectOptions,
     CollectProgress,
@@ -42,8 +42,10 @@ from client._errors import (
 )
 from client._findings import InventorySummary, summarize
 from client._models import Connection, Evidence, EvidencePage, Task
+from client._policy import RequestContext, RequestPolicy, SingleAttempt
 from client._retry import RetryPolicy
-from client._trace import TraceIssue, TraceReader, iter_records, open_trace, validate_trace
+from client._trace import TraceReader, iter_records, open_trace
+from client._validate import TraceIssue, validate_trace
 from client._workflow import CollectResult, PollPolicy, collect_trace, default_trace_path
 
 __all__ = [

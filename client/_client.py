@@ -7,51 +7,37 @@
 
 Every request carries the ``session`` header. With ``username``/``password`` the client logs in on
 first use and, on a 403, logs in again once and retries the request once. Every failure is one of
-the types in :mod:`client._errors`, translated in ONE place: :func:`transport_error` for httpx
-exceptions and :func:`status_error` for error statuses; :func:`parse_json` rejects answers that are
-not JSON. Tokens and passwords are never logged nor shown in ``repr``.
+the types in :mod:`client._errors`, and what comes back is translated in ONE place,
+:mod:`client._responses`: :func:`~client._responses.transport_error` for httpx exceptions,
+:func:`~client._responses.status_error` for error statuses, :func:`~client._responses.parse_json`
+and the ``decode_*`` functions for the answers. This module sends requests and never looks inside
+an answer. Tokens and passwords are never logged nor shown in ``repr``.
 
-Retries for 429/5xx are not done here. The seam for them is :class:`RequestPolicy`: every request
-runs as ``await policy.execute(context, attempt)``, where ``attempt()`` performs one complete try
-(send, 403 re-login, status translation) and raises the typed error; a retrying policy calls it
-again. :class:`SingleAttempt` (the default) calls it once; :class:`client._retry.RetryPolicy` retries
-with backoff, ``Retry-After`` and a budget, and is what ``tanium-sim collect`` and the QA matrix use
-(pass ``policy=RetryPolicy()``; it stays opt-in here so a library caller decides what may repeat).
+Retries for 429/5xx are not done here. The seam for them is :class:`~client._policy.RequestPolicy`
+(:mod:`client._policy`): every request runs as ``await policy.execute(context, attempt)``, where
+``attempt()`` performs one complete try (send, 403 re-login, status translation) and raises the typed
+error; a retrying policy calls it again. :class:`~client._policy.SingleAttempt` (the default) calls it
+once; :class:`client._retry.RetryPolicy` retries with backoff, ``Retry-After`` and a budget, and is
+what ``tanium-sim collect`` and the QA matrix use (pass ``policy=RetryPolicy()``; it stays opt-in
+here so a library caller decides what may repeat).
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import ssl
-import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
 
-from client._errors import (
-    APIError,
-    BadRequest,
-    ConnectError,
-    NotFound,
-    ProtocolError,
-    RateLimited,
-    ServerError,
-    SessionExpired,
-    TaniumError,
-    TimeoutError_,
-    TLSError,
-    TransportError,
-    Unauthorized,
-)
+from client._errors import APIError
 from client._models import (
     Connection,
     DirEntry,
@@ -61,8 +47,30 @@ from client._models import (
     FileRequest,
     SystemEndpoint,
     Task,
-    obj,
-    req,
+)
+from client._policy import RequestContext, RequestPolicy, SingleAttempt
+from client._responses import (
+    TR_PREFIX,
+    check_complete,
+    check_zip,
+    decode_connect,
+    decode_connection,
+    decode_connections,
+    decode_current,
+    decode_evidence,
+    decode_evidence_page,
+    decode_file_info,
+    decode_file_list,
+    decode_file_request,
+    decode_login,
+    decode_module_status,
+    decode_system_status,
+    decode_task,
+    decode_tasks,
+    parse_json,
+    route_name,
+    status_error,
+    transport_error,
 )
 
 log = logging.getLogger(__name__)
@@ -70,259 +78,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 """Per-request timeouts when none are passed in: 60 s to read, 10 s to connect (spec §7)."""
 
-TR_PREFIX = "/plugin/products/threat-response/api/v1"
-ZIP_CONTENT_TYPES = frozenset({"application/zip", "application/x-zip-compressed", "application/octet-stream"})
-_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-
-
-# --------------------------------------------------------------------------- retry seam
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    """What a :class:`RequestPolicy` may look at to decide on a retry."""
-
-    method: str
-    path: str
-    idempotent: bool
-
-
-Attempt = Callable[[], Awaitable[httpx.Response]]
-
-
-class RequestPolicy(Protocol):
-    """Runs one request's attempts. ``attempt()`` raises typed :mod:`client._errors` on failure."""
-
-    async def execute(self, context: RequestContext, attempt: Attempt) -> httpx.Response: ...
-
-
-class SingleAttempt:
-    """The default policy: run each request once, never retry."""
-
-    async def execute(self, context: RequestContext, attempt: Attempt) -> httpx.Response:
-        return await attempt()
-
-
-# --------------------------------------------------------------------------- error translation
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in seen:
-        seen.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return seen
-
-
-def _connect_detail(exc: BaseException) -> str:
-    chain = _chain(exc)
-    text = " ".join(str(e) for e in chain).lower()
-    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text:
-        return "connection refused"
-    if any(
-        marker in text
-        for marker in ("name or service not known", "nodename nor servname", "getaddrinfo", "name resolution")
-    ):
-        return "host name not found"
-    if "unreachable" in text:
-        return "network unreachable"
-    return str(exc) or type(exc).__name__
-
-
-def _timeout_kind(exc: httpx.TimeoutException, timeout: httpx.Timeout) -> tuple[str, float | None]:
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "connect", timeout.connect
-    if isinstance(exc, httpx.WriteTimeout):
-        return "write", timeout.write
-    if isinstance(exc, httpx.PoolTimeout):
-        return "pool", timeout.pool
-    return "read", timeout.read
-
-
-# OpenSSL's X509_V_ERR_* codes, grouped by what the user must do about them.
-_CERT_EXPIRED, _CERT_NOT_YET_VALID = {10}, {9}
-_CERT_NAME_MISMATCH = {62, 63, 64}  # hostname, email, IP address
-_CERT_UNTRUSTED = {2, 18, 19, 20, 21}  # unknown issuer, self-signed (in chain), unverifiable leaf
-
-
-def _certificate_error(exc: ssl.SSLCertVerificationError, url: str) -> TLSError:
-    """One sentence per certificate problem, each naming its fix (docs/tls.md lists them)."""
-    code = getattr(exc, "verify_code", None)  # set by OpenSSL; absent on errors built by hand
-    if code in _CERT_EXPIRED:
-        return TLSError(
-            f"the server certificate of {url} has expired: the server needs a renewed certificate "
-            "(or this computer's clock is wrong)"
-        )
-    if code in _CERT_NOT_YET_VALID:
-        return TLSError(
-            f"the server certificate of {url} is not valid yet: check this computer's clock "
-            "and the certificate's dates"
-        )
-    if code in _CERT_NAME_MISMATCH:
-        host = httpx.URL(url).host
-        return TLSError(
-            f"the server certificate of {url} is not issued for {host}: use a URL with a host name the "
-            f"certificate names, or reissue it for {host} (simulator: `tanium-sim serve --tls "
-            f"--tls-hostname {host}`)"
-        )
-    if code in _CERT_UNTRUSTED:
-        return TLSError(
-            f"the server certificate of {url} is not signed by a certificate authority this client "
-            "trusts: export the server's CA (simulator: `tanium-sim tls export-ca tanium-sim-ca.pem`, "
-            "again after a certificate rotation) and pass `--ca-bundle tanium-sim-ca.pem`"
-        )
-    detail = getattr(exc, "verify_message", None) or exc
-    return TLSError(
-        f"the server certificate of {url} was rejected ({detail}): check the certificate, "
-        "or trust its CA with `--ca-bundle FILE`"
-    )
-
-
-def transport_error(exc: httpx.HTTPError, *, url: str, timeout: httpx.Timeout) -> TaniumError:
-    """THE translation of an httpx exception into the client's tree (callers ``raise ... from exc``).
-
-    >>> err = transport_error(httpx.ConnectError("[Errno 111] Connection refused"), url="http://h:9",
-    ...                       timeout=DEFAULT_TIMEOUT)
-    >>> type(err).__name__, err.reason
-    ('ConnectError', 'connect')
-    """
-    if isinstance(exc, httpx.TimeoutException):
-        kind, seconds = _timeout_kind(exc, timeout)
-        within = f"within {seconds:g} s" if seconds is not None else "in time"
-        return TimeoutError_(
-            f"no answer from {url} {within} ({kind} timeout): the server may be overloaded or hung; "
-            "retry later or allow a longer timeout"
-        )
-    verify_failure = next((e for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)
-    if verify_failure is not None:
-        return _certificate_error(verify_failure, url)
-    if any(isinstance(e, ssl.SSLError) for e in _chain(exc)) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        return TLSError(
-            f"the TLS handshake with {url} failed ({exc}): trust the server's certificate authority "
-            "or check that the URL names the host the certificate was issued for"
-        )
-    if isinstance(exc, httpx.ConnectError):
-        return ConnectError(
-            f"could not connect to {url} ({_connect_detail(exc)}): is the server running at that address? "
-            "for the simulator, start it with `tanium-sim serve`"
-        )
-    if isinstance(exc, httpx.DecodingError):
-        return ProtocolError(
-            f"the answer from {url} could not be decoded ({exc}): the server or a proxy sent a corrupt body"
-        )
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return ConnectError(f"cannot reach {url} ({exc}): use an http:// or https:// URL")
-    return TransportError(
-        f"the connection to {url} broke before a complete answer ({exc or type(exc).__name__}): retry; "
-        "if it keeps happening the server or a proxy is dropping connections"
-    )
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("text"), str):
-        return str(body["text"])
-    raw = response.text.strip()
-    return raw[:200] if raw else response.reason_phrase or str(response.status_code)
-
-
-def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP date relative to ``now`` (epoch seconds)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def status_error(
-    response: httpx.Response, *, method: str, path: str, relogged: bool = False, can_login: bool = False
-) -> APIError:
-    """THE translation of an error status into the client's tree (``text`` from ``{"text": ...}``).
-
-    A 429's or 5xx's ``Retry-After`` (seconds or an HTTP date) becomes the error's ``retry_after``.
-    """
-    status = response.status_code
-    text = _error_text(response)
-    what = f"{method} {path.removeprefix(TR_PREFIX)}"
-    if status == 400:
-        return BadRequest(
-            status, text, f"the server rejected {what} as malformed ({text}): this is a client bug, report it"
-        )
-    if status == 401:
-        return Unauthorized(
-            status,
-            text,
-            f"the server refused the credential for {what} ({text}): "
-            "check the API token, or the username and password",
-        )
-    if status == 403:
-        if relogged:
-            hint = "logging in again did not help: check the account's permissions and trusted IPs"
-        elif can_login:
-            hint = "log in again"
-        else:
-            hint = "get a new API token (tokens expire and are bound to trusted client IPs)"
-        return SessionExpired(status, text, f"the session expired for {what} ({text}): {hint}")
-    if status == 404:
-        return NotFound(
-            status,
-            text,
-            f"{what} found nothing ({text}): check the id, and that the Threat Response module is installed",
-        )
-    if status == 429:
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
-        when = f"retry after {retry_after:g} s" if retry_after is not None else "retry later"
-        message = f"the server is rate limiting {what} ({text}): {when}, or lower the concurrency"
-        return RateLimited(status, text, retry_after, message)
-    if status >= 500:
-        # A 503 may say when to come back (RFC 9110 §10.2.3); some gateways send it with other 5xx too.
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
-        when = f"retry after {retry_after:g} s" if retry_after is not None else "retry later"
-        return ServerError(
-            status, text, f"the server failed on {what} ({status}: {text}): {when}", retry_after=retry_after
-        )
-    return APIError(status, text, f"the server answered {what} with {status} ({text}): this is unexpected")
-
-
-def _media_type(response: httpx.Response) -> str:
-    content_type: str = response.headers.get("content-type", "")
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def parse_json(response: httpx.Response, what: str) -> Any:
-    """The JSON body of a successful answer, or ProtocolError (wrong content type or malformed)."""
-    media = _media_type(response)
-    if media != "application/json" and not media.endswith("+json"):
-        raise ProtocolError(
-            f"the answer to {what} is {media or 'untyped'}, not JSON: "
-            "is the URL a Tanium server (and not a proxy or login page)?"
-        )
-    try:
-        return json.loads(response.content)
-    except ValueError as exc:
-        raise ProtocolError(
-            f"the answer to {what} is not valid JSON ({exc}): the server or a proxy sent a broken body"
-        ) from exc
-
 
 # --------------------------------------------------------------------------- the client
-
-
-def _is_cache_info(row: object) -> bool:
-    """Platform lists end with ``{"cache_id", "cache_row_count", ...}``: not an item."""
-    return isinstance(row, dict) and "cache_id" in row and "computer_id" not in row
 
 
 def _q(segment: str) -> str:
@@ -460,7 +217,7 @@ class AsyncTaniumClient:
         relogin: bool = True,
         stream: bool = False,
     ) -> httpx.Response:
-        context = RequestContext(method, path, method in _IDEMPOTENT)
+        context = RequestContext.of(method, path)
 
         async def attempt() -> httpx.Response:
             return await self._attempt(
@@ -478,13 +235,13 @@ class AsyncTaniumClient:
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self._request(method, path, **kwargs)
-        return parse_json(response, f"{method} {path.removeprefix(TR_PREFIX)}")
+        return parse_json(response, route_name(method, path))
 
     async def _ack(self, method: str, path: str, **kwargs: Any) -> None:
         """Calls answered with ``{}``: an empty body is tolerated, anything else must be JSON."""
         response = await self._request(method, path, **kwargs)
         if response.content.strip():
-            parse_json(response, f"{method} {path.removeprefix(TR_PREFIX)}")
+            parse_json(response, route_name(method, path))
 
     async def _relogin(self, failed_session: str | None) -> None:
         async with self._login_lock:
@@ -510,9 +267,7 @@ class AsyncTaniumClient:
         if self._domain:
             body["domain"] = self._domain
         data = await self._json("POST", "/api/v2/session/login", body=body, auth=False)
-        where = "login answer"
-        inner = obj(req(obj(data, where), "data", dict, where), f"{where} data")
-        self._session = req(inner, "session", str, f"{where} data")
+        self._session = decode_login(data)
         return self._session
 
     async def validate(self, session: str | None = None) -> bool:
@@ -533,11 +288,7 @@ class AsyncTaniumClient:
 
     async def current(self) -> dict[str, Any]:
         """``GET /api/v2/session/current``: the session's user record (the ``data`` object)."""
-        data = await self._json("GET", "/api/v2/session/current")
-        inner = req(obj(data, "current session answer"), "data", dict, "current session answer")
-        if not inner:
-            raise ProtocolError("the current session answer has an empty 'data': the session is not valid")
-        return dict(inner)
+        return decode_current(await self._json("GET", "/api/v2/session/current"))
 
     async def system_status(self, *, page_size: int = 1000) -> list[SystemEndpoint]:
         """``GET /api/v2/system_status``: every endpoint; ``computer_id`` is the clientId (spec §2).
@@ -547,16 +298,13 @@ class AsyncTaniumClient:
 
         >>> ids = [e.computer_id for e in await client.system_status()]  # doctest: +SKIP
         """
-        where = "system_status answer"
         endpoints: list[SystemEndpoint] = []
         while True:
             options = json.dumps({"row_start": len(endpoints), "row_count": page_size})
             data = await self._json("GET", "/api/v2/system_status", headers={"tanium-options": options})
-            rows = req(obj(data, where), "data", list, where)
-            page = [SystemEndpoint.from_api(row) for row in rows if not _is_cache_info(row)]
+            page, total = decode_system_status(data)
             endpoints += page
-            total = next((row.get("filtered_row_count") for row in rows if _is_cache_info(row)), None)
-            done = len(endpoints) >= total if isinstance(total, int) else len(page) < page_size
+            done = len(endpoints) >= total if total is not None else len(page) < page_size
             if done or not page:
                 return endpoints
 
@@ -578,27 +326,15 @@ class AsyncTaniumClient:
         for key, value in (("hostname", hostname), ("ip", ip), ("platform", platform)):
             if value is not None:
                 target[key] = value
-        data = await self._json("POST", f"{TR_PREFIX}/conns/connect", body={"target": target})
-        if not isinstance(data, str):
-            raise ProtocolError(
-                f"the connect answer is a {type(data).__name__}, not a JSON string: "
-                "the server does not follow the Threat Response API"
-            )
-        return data
+        return decode_connect(await self._json("POST", f"{TR_PREFIX}/conns/connect", body={"target": target}))
 
     async def list_connections(self) -> list[Connection]:
         """``GET /conns``: every connection, historical ones included (a bare array)."""
-        data = await self._json("GET", f"{TR_PREFIX}/conns")
-        if not isinstance(data, list):
-            raise ProtocolError(
-                f"the connection list is a {type(data).__name__}, not an array: "
-                "the server does not follow the Threat Response API"
-            )
-        return [Connection.from_api(item) for item in data]
+        return decode_connections(await self._json("GET", f"{TR_PREFIX}/conns"))
 
     async def get_connection(self, connection_id: str) -> Connection:
         """``GET /conns/{cid}``."""
-        return Connection.from_api(await self._json("GET", f"{TR_PREFIX}/conns/{_cid(connection_id)}"))
+        return decode_connection(await self._json("GET", f"{TR_PREFIX}/conns/{_cid(connection_id)}"))
 
     async def close_connection(self, connection_id: str) -> None:
         """``DELETE /conns/close/{cid}``: the connection becomes ``disconnected``."""
@@ -613,30 +349,27 @@ class AsyncTaniumClient:
     async def request_file(self, connection_id: str, path: str) -> FileRequest:
         """``POST /conns/{cid}/file``: starts a ``fileDownload`` task (``.task_id``)."""
         data = await self._json("POST", f"{TR_PREFIX}/conns/{_cid(connection_id)}/file", body={"path": path})
-        return FileRequest.from_api(data)
+        return decode_file_request(data)
 
     async def file_info(self, connection_id: str, path: str) -> FileInfo:
         """``GET /conns/{cid}/file/info/{path}``."""
         data = await self._json("GET", f"{TR_PREFIX}/conns/{_cid(connection_id)}/file/info/{_q(path)}")
-        return FileInfo.from_api(req(obj(data, "file info answer"), "info", dict, "file info answer"))
+        return decode_file_info(data)
 
     async def file_list(self, connection_id: str, path: str) -> list[DirEntry]:
         """``GET /conns/{cid}/file/list/{path}``."""
         data = await self._json("GET", f"{TR_PREFIX}/conns/{_cid(connection_id)}/file/list/{_q(path)}")
-        entries = req(obj(data, "directory listing"), "entries", list, "directory listing")
-        return [DirEntry.from_api(entry) for entry in entries]
+        return decode_file_list(data)
 
     # ----------------------------------------------------------------------- tasks
 
     async def get_task(self, task_id: int) -> Task:
         """``GET /tasks/{id}``."""
-        data = await self._json("GET", f"{TR_PREFIX}/tasks/{task_id}")
-        return Task.from_api(req(obj(data, "task answer"), "data", dict, "task answer"))
+        return decode_task(await self._json("GET", f"{TR_PREFIX}/tasks/{task_id}"))
 
     async def list_tasks(self) -> list[Task]:
         """``GET /tasks``."""
-        data = await self._json("GET", f"{TR_PREFIX}/tasks")
-        return [Task.from_api(t) for t in req(obj(data, "task list"), "data", list, "task list")]
+        return decode_tasks(await self._json("GET", f"{TR_PREFIX}/tasks"))
 
     # ----------------------------------------------------------------------- file evidence
 
@@ -650,7 +383,7 @@ class AsyncTaniumClient:
         """
         params = {k: v for k, v in (("limit", limit), ("offset", offset), ("sort", sort)) if v is not None}
         data = await self._json("GET", f"{TR_PREFIX}/filedownload", params=params or None)
-        return EvidencePage.from_api(data)
+        return decode_evidence_page(data)
 
     async def iter_evidence(
         self, *, page_size: int = 100, sort: str | None = None
@@ -667,8 +400,7 @@ class AsyncTaniumClient:
 
     async def get_evidence(self, uuid: str) -> Evidence:
         """``GET /filedownload/{uuid}``."""
-        data = await self._json("GET", f"{TR_PREFIX}/filedownload/{_q(uuid)}")
-        return Evidence.from_api(req(obj(data, "evidence answer"), "evidence", dict, "evidence answer"))
+        return decode_evidence(await self._json("GET", f"{TR_PREFIX}/filedownload/{_q(uuid)}"))
 
     async def stream_evidence(self, uuid: str, *, chunk_size: int = 64 * 1024) -> AsyncGenerator[bytes, None]:
         """``GET /filedownload/data/{uuid}`` as chunks of the (encrypted) zip.
@@ -681,13 +413,7 @@ class AsyncTaniumClient:
         path = f"{TR_PREFIX}/filedownload/data/{_q(uuid)}"
         response = await self._request("GET", path, stream=True)
         try:
-            media = _media_type(response)
-            if media not in ZIP_CONTENT_TYPES:
-                raise ProtocolError(
-                    f"the download of evidence {uuid} is {media or 'untyped'}, not a zip: "
-                    "is the URL a Tanium server (and not a proxy or login page)?"
-                )
-            expected = response.headers.get("content-length")
+            check_zip(response, uuid)
             received = 0
             try:
                 async for chunk in response.aiter_bytes(chunk_size):
@@ -695,16 +421,7 @@ class AsyncTaniumClient:
                     yield chunk
             except httpx.HTTPError as exc:
                 raise transport_error(exc, url=self.base_url, timeout=self._timeout) from exc
-            if (
-                expected is not None
-                and expected.isdigit()
-                and "content-encoding" not in response.headers
-                and received != int(expected)
-            ):
-                raise TransportError(
-                    f"the download of evidence {uuid} stopped after {received} of {expected} bytes: "
-                    "the connection broke; retry"
-                )
+            check_complete(response, received, uuid)
         finally:
             await response.aclose()
 
@@ -732,16 +449,7 @@ class AsyncTaniumClient:
 
     async def module_status(self) -> dict[str, Any]:
         """``GET /status``: the Threat Response module's status object (shape not documented)."""
-        return dict(obj(await self._json("GET", f"{TR_PREFIX}/status"), "module status"))
+        return decode_module_status(await self._json("GET", f"{TR_PREFIX}/status"))
 
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "AsyncTaniumClient",
-    "RequestContext",
-    "RequestPolicy",
-    "SingleAttempt",
-    "parse_json",
-    "status_error",
-    "transport_error",
-]
+__all__ = ["DEFAULT_TIMEOUT", "AsyncTaniumClient"]

@@ -31,10 +31,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from client._client import AsyncTaniumClient, RequestPolicy, SingleAttempt
+from client._client import AsyncTaniumClient
 from client._diff import collect_inventory
 from client._errors import TaniumError
 from client._findings import summarize
+from client._policy import RequestPolicy, SingleAttempt
 from client._retry import RetryPolicy
 from client._trace import open_trace
 from client._workflow import PollPolicy, collect_trace

@@ -4,7 +4,7 @@
 >>> async with AsyncTaniumClient(url, token=token, policy=policy) as client:  # doctest: +SKIP
 ...     task = await client.get_task(833)          # a 503 or a reset is retried after a backoff
 
-:class:`RetryPolicy` plugs into the client's seam (:class:`~client._client.RequestPolicy`): every
+:class:`RetryPolicy` plugs into the client's seam (:class:`~client._policy.RequestPolicy`): every
 request runs as ``policy.execute(context, attempt)``. The loop itself is tenacity's
 (:class:`tenacity.AsyncRetrying`); this module only decides *whether* and *how long*, with the clock,
 the sleep and the random source injected so tests run instantly and reproducibly. (stamina, the
@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 import httpx
 import tenacity
 
-from client._client import Attempt, RequestContext
 from client._errors import APIError, ConnectError, TaniumError, TLSError, TransportError
+from client._policy import Attempt, RequestContext
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -65,6 +65,7 @@ AMBIGUOUS_STATUSES = frozenset({500, 502, 504})  # it may have acted before fail
 def classify(exc: BaseException) -> str | None:
     """``"unsent"``, ``"refused"``, ``"ambiguous"`` or None (not worth retrying) for a client error.
 
+    >>> from client._errors import RateLimited, ServerError
     >>> classify(RateLimited(429, "429 Too Many Requests", 2.0))
     'refused'
     >>> classify(ServerError(500, "500 Internal Server Error")) , classify(TLSError("bad cert"))
@@ -147,10 +148,9 @@ class RetryBudget:
     """Retries allowed: ``min_retries`` plus ``ratio`` per request made so far, shared by a client.
 
     >>> budget = RetryBudget(ratio=0.5, min_retries=1)
-    >>> budget.deposit(); budget.withdraw(), budget.withdraw()
-    (True, True)
-    >>> budget.withdraw()
-    False
+    >>> budget.deposit(); budget.deposit()  # two requests: 1 + 0.5 * 2 = 2 retries allowed
+    >>> budget.withdraw(), budget.withdraw(), budget.withdraw()
+    (True, True, False)
     """
 
     def __init__(self, *, ratio: float = 0.5, min_retries: int = 20) -> None:
@@ -268,8 +268,11 @@ class RetryPolicy:
     def wait_for(self, retry: int, exc: BaseException | None) -> float:
         """Seconds to wait before retry number ``retry``: the backoff, or the server's longer Retry-After.
 
+        >>> from client._errors import ServerError
         >>> RetryPolicy(jitter=0.0).wait_for(1, ServerError(503, "503", retry_after=3.0))
         3.0
+        >>> RetryPolicy(jitter=0.0, initial_s=0.5).wait_for(1, ServerError(500, "500"))  # no Retry-After
+        0.5
         """
         delay = self.backoff(retry)
         retry_after = _retry_after(exc) if self.honour_retry_after else None

@@ -3,7 +3,9 @@
 Why: the load harness must never make the simulator the bottleneck of an integration's load test. The
 baseline is what uvicorn + Starlette can do at all on this machine with the same settings (uvloop,
 httptools, no access log, one process): the simulator should reach at least 0.8x of it on
-``GET /conns``, ``GET /tasks/{id}`` and ``POST /conns/connect``.
+``GET /conns`` (one connection listed, and ten: the common case), ``GET /tasks/{id}`` and
+``POST /conns/connect``. Each route gets its own bare app, started once the simulator is in the state
+the route needs and checked to answer exactly the simulator's bytes.
 
 Both servers run as child processes on 127.0.0.1 (pinned to CPU 0 when there are 2+ CPUs); the load
 generator is ``wrk`` (pinned to CPU 1) when it is installed, else a lean asyncio keep-alive client in
@@ -165,6 +167,7 @@ class LoadResult:
     bytes_s: float
     errors: int
     client: str
+    requests: int = 0  # answered in the run (0: not counted)
 
 
 def _ms(value: str) -> float:
@@ -213,7 +216,8 @@ def wrk_load(
         errors += int(found.group(1))
     if found := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         errors += sum(int(g) for g in found.groups())
-    return LoadResult(rps, p99, transfer, errors, "wrk")
+    done = re.search(r"(\d+) requests in", out)
+    return LoadResult(rps, p99, transfer, errors, "wrk", int(done.group(1)) if done else 0)
 
 
 async def _asyncio_load(
@@ -248,7 +252,8 @@ async def _asyncio_load(
     await asyncio.gather(*(worker() for _ in range(connections)))
     elapsed = time.perf_counter() - began
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else float("nan")
-    return LoadResult(len(latencies) / elapsed, p99, received / elapsed, errors, "asyncio")
+    rps = len(latencies) / elapsed
+    return LoadResult(rps, p99, received / elapsed, errors, "asyncio", len(latencies))
 
 
 def load(
@@ -276,6 +281,29 @@ def load(
     return asyncio.run(_asyncio_load(url, method, headers, body, seconds, connections))
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far, from ``/proc/<pid>/stat``."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()  # the name may hold spaces: fields after it
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A load run and the server's CPU time per request during it (µs; nan when not counted)."""
+
+    load: LoadResult
+    cpu_us: float
+
+
+def measured_load(server: Server, path: str, **opts: Any) -> Measured:
+    """:func:`load` on ``server``, with the CPU time the server process spent per answered request."""
+    before = cpu_seconds(server.proc.pid)
+    result = load(server.url + path, **opts)
+    used = cpu_seconds(server.proc.pid) - before
+    return Measured(result, used / result.requests * 1e6 if result.requests else float("nan"))
+
+
 def machine() -> str:
     model = "unknown CPU"
     with open("/proc/cpuinfo") as f:
@@ -289,19 +317,38 @@ def machine() -> str:
 # --- the benchmark ---------------------------------------------------------------------------------
 
 
-def prepare(url: str, token: str) -> dict[str, Any]:
-    """One connected connection and one completed task on the simulator (the payloads to benchmark)."""
+LISTED = 10  # connections listed in the common-case listing
+
+
+@dataclass(frozen=True)
+class Case:
+    """One route to benchmark: the request, and the exact bytes the simulator answers it with."""
+
+    label: str
+    method: str
+    path: str
+    body: bytes
+    answer: bytes
+
+
+def _wait_connected(c: httpx.Client, count: int) -> list[dict[str, Any]]:
+    """The listing once ``count`` connections are connected (the connect delay runs on the real clock)."""
+    for _ in range(600):
+        conns: list[dict[str, Any]] = c.get(f"{TR}/conns").json()
+        if sum(x["status"] == "connected" for x in conns) >= count:
+            return conns
+        time.sleep(0.05)
+    raise RuntimeError(f"fewer than {count} connections connected after 30 s")
+
+
+def prepare(url: str, token: str) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
+    """One connected connection and one completed task on the simulator: (endpoints, task path, target)."""
     with httpx.Client(base_url=url, headers={"session": token}, timeout=60) as c:
-        endpoint = c.get("/plugin/products/dec/v1/endpoints?limit=1").json()["data"][0]
+        endpoints = c.get(f"/plugin/products/dec/v1/endpoints?limit={LISTED}").json()["data"]
+        endpoint = endpoints[0]
         target = {"target": {"clientId": endpoint["clientId"]}}
         c.post(f"{TR}/conns/connect", json=target).raise_for_status()
-        for _ in range(600):
-            conns = c.get(f"{TR}/conns").json()
-            live = [x for x in conns if x["status"] == "connected"]
-            if live:
-                break
-            time.sleep(0.05)  # the simulator's connect delay (real clock in a child process)
-        cid = live[0]["id"]
+        cid = _wait_connected(c, 1)[0]["id"]
         path = "/opt/cryptosense/traces/trace.cst.gz"
         if endpoint["platform"] == "Windows":
             path = r"C:\ProgramData\Cryptosense\traces\trace.cst.gz"
@@ -311,13 +358,79 @@ def prepare(url: str, token: str) -> dict[str, Any]:
             if task["status"] != "STARTED":
                 break
             time.sleep(0.05)
-        return {
-            "target": json.dumps(target).encode(),
-            "conns": c.get(f"{TR}/conns").content,
-            "task_id": task_id,
-            "task": c.get(f"{TR}/tasks/{task_id}").content,
-            "connect": c.post(f"{TR}/conns/connect", json=target).content,
-        }
+        return endpoints, f"{TR}/tasks/{task_id}", target
+
+
+def connect_more(url: str, token: str, endpoints: list[dict[str, Any]]) -> None:
+    """Open a connection to each endpoint after the first, and wait until all of them are connected."""
+    with httpx.Client(base_url=url, headers={"session": token}, timeout=60) as c:
+        for endpoint in endpoints[1:]:
+            c.post(
+                f"{TR}/conns/connect", json={"target": {"clientId": endpoint["clientId"]}}
+            ).raise_for_status()
+        _wait_connected(c, len(endpoints))
+
+
+def answer(url: str, token: str, method: str, path: str, body: bytes) -> bytes:
+    """What the server answers (200 only) to one request."""
+    headers = {"session": token, "Content-Type": "application/json"}
+    response = httpx.request(method, url + path, headers=headers, content=body, timeout=60)
+    response.raise_for_status()
+    return response.content
+
+
+@dataclass(frozen=True)
+class Compared:
+    """One route on both servers: each one's best round by throughput, and its least CPU per request."""
+
+    sim: LoadResult
+    bare: LoadResult
+    sim_cpu_us: float
+    bare_cpu_us: float
+
+    @property
+    def ratio(self) -> float:
+        """Throughput, simulator / bare: the target's figure."""
+        return self.sim.requests_s / self.bare.requests_s if self.bare.requests_s else float("nan")
+
+    @property
+    def cpu_ratio(self) -> float:
+        """CPU per request, bare / simulator: the same ratio for a CPU-bound server, and steadier when
+        other work shares the machine (it slows a server down, but hardly adds CPU time per request)."""
+        return self.bare_cpu_us / self.sim_cpu_us if self.sim_cpu_us else float("nan")
+
+
+def measure(sim: Server, case: Case, token: str, args: argparse.Namespace) -> Compared:
+    """Alternate the simulator and a bare app serving ``case.answer`` (the same bytes); best of each."""
+    headers = {"session": token, "Content-Type": "application/json"}
+    opts: dict[str, Any] = {
+        "method": case.method,
+        "headers": headers,
+        "body": case.body,
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "client": args.client,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        save_payload(Path(tmp), "route", case.method, case.path, case.answer, "application/json")
+        with serve(bare_command(Path(tmp))) as bare:
+            if answer(bare.url, token, case.method, case.path, case.body) != case.answer:
+                raise RuntimeError(f"{case.label}: the bare app does not answer the simulator's bytes")
+            load(bare.url + case.path, **{**opts, "seconds": 1.0})  # warm both before measuring
+            load(sim.url + case.path, **{**opts, "seconds": 1.0})
+            # alternate and keep each server's best round: other work on the machine only lowers figures
+            rounds = [
+                (measured_load(bare, case.path, **opts), measured_load(sim, case.path, **opts))
+                for _ in range(args.rounds)
+            ]
+    if case.method == "GET" and answer(sim.url, token, case.method, case.path, b"") != case.answer:
+        print(f"WARNING: {case.label}: the simulator's answer changed during the runs (state expired?)")
+    return Compared(
+        sim=max((s.load for _, s in rounds), key=lambda r: r.requests_s),
+        bare=max((b.load for b, _ in rounds), key=lambda r: r.requests_s),
+        sim_cpu_us=min(s.cpu_us for _, s in rounds),
+        bare_cpu_us=min(b.cpu_us for b, _ in rounds),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,6 +440,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
     parser.add_argument("--endpoints", type=int, default=1_000, help="simulator fleet size")
     parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto")
+    parser.add_argument(
+        "--sim-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more `tanium-sim serve` argument, e.g. --sim-arg=--no-journal (repeatable)",
+    )
+    parser.add_argument("--only", action="append", default=[], help="routes whose label contains this")
     parser.add_argument("--serve-bare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
@@ -334,56 +455,46 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     token = "token-" + secrets.token_hex(16)
-    headers = {"session": token, "Content-Type": "application/json"}
     print(
         f"bench_api: {machine()}; {args.connections} connections,"
         f" {args.seconds:g} s per run, best of {args.rounds}"
+        + (f"; simulator with {' '.join(args.sim_arg)}" if args.sim_arg else "")
     )
-    results: dict[str, dict[str, LoadResult]] = {}
-    with tempfile.TemporaryDirectory() as tmp, serve(simulator_command(token, args.endpoints)) as sim:
-        payloads = prepare(sim.url, token)
-        task_path = f"{TR}/tasks/{payloads['task_id']}"
-        routes = [  # (label, method, path, body); POST last: every connect adds a connection record
-            ("GET /conns", "GET", f"{TR}/conns", b"", payloads["conns"]),
-            ("GET /tasks/{id}", "GET", task_path, b"", payloads["task"]),
-            ("POST /conns/connect", "POST", f"{TR}/conns/connect", payloads["target"], payloads["connect"]),
-        ]
-        for i, (_, method, path, _, body) in enumerate(routes):
-            save_payload(Path(tmp), f"r{i}", method, path, body, "application/json")
-        with serve(bare_command(Path(tmp))) as bare:
-            for label, method, path, body, _ in routes:
-                opts = {
-                    "method": method,
-                    "headers": headers,
-                    "body": body,
-                    "seconds": args.seconds,
-                    "connections": args.connections,
-                    "client": args.client,
-                }
-                load(bare.url + path, **{**opts, "seconds": 1.0})  # warm both before measuring
-                load(sim.url + path, **{**opts, "seconds": 1.0})
-                # alternate and keep each server's best round: other work on the machine only lowers figures
-                rounds = [
-                    (load(bare.url + path, **opts), load(sim.url + path, **opts)) for _ in range(args.rounds)
-                ]
-                results[label] = {
-                    "bare": max((b for b, _ in rounds), key=lambda r: r.requests_s),
-                    "sim": max((s for _, s in rounds), key=lambda r: r.requests_s),
-                }
-    client = next(iter(results.values()))["sim"].client
+    results: dict[str, Compared] = {}
+    with serve(simulator_command(token, args.endpoints, *args.sim_arg)) as sim:
+        endpoints, task_path, target = prepare(sim.url, token)
+        conns = f"{TR}/conns"
+
+        def run(label: str, method: str, path: str, body: bytes = b"") -> None:
+            if args.only and not any(part in label for part in args.only):
+                return
+            case = Case(label, method, path, body, answer(sim.url, token, method, path, body))
+            results[label] = measure(sim, case, token, args)
+
+        # In this order: each step only adds connections (POST last: every connect adds a record).
+        run("GET /conns", "GET", conns)
+        run("GET /tasks/{id}", "GET", task_path)
+        connect_more(sim.url, token, endpoints)
+        run(f"GET /conns, {len(endpoints)} listed", "GET", conns)
+        run("POST /conns/connect", "POST", f"{TR}/conns/connect", json.dumps(target).encode())
+    if not results:
+        parser.error(f"no route matches --only {args.only}")
+    client = next(iter(results.values())).sim.client
     print(f"load generator: {client}" + ("" if client == "wrk" else " (install wrk for trustworthy figures)"))
     print(
         f"{'route':22} {'simulator req/s':>16} {'bare req/s':>11} {'ratio':>6} {'sim p99 ms':>11} "
         f"{'bare p99 ms':>12} {'errors':>7}  target >= 0.80x"
     )
     for label, r in results.items():
-        ratio = r["sim"].requests_s / r["bare"].requests_s if r["bare"].requests_s else float("nan")
-        verdict = "met" if ratio >= 0.8 else "MISSED"
+        verdict = "met" if r.ratio >= 0.8 else "MISSED"
         print(
-            f"{label:22} {r['sim'].requests_s:16.0f} {r['bare'].requests_s:11.0f} {ratio:6.2f} "
-            f"{r['sim'].p99_ms:11.2f} {r['bare'].p99_ms:12.2f} {r['sim'].errors + r['bare'].errors:7d}  "
-            f"{verdict}"
+            f"{label:22} {r.sim.requests_s:16.0f} {r.bare.requests_s:11.0f} {r.ratio:6.2f} "
+            f"{r.sim.p99_ms:11.2f} {r.bare.p99_ms:12.2f} {r.sim.errors + r.bare.errors:7d}  {verdict}"
         )
+    print("server CPU per request (least of the rounds; steadier than req/s on a shared machine):")
+    print(f"{'route':22} {'simulator µs':>16} {'bare µs':>11} {'ratio':>6}  (bare / simulator)")
+    for label, r in results.items():
+        print(f"{label:22} {r.sim_cpu_us:16.1f} {r.bare_cpu_us:11.1f} {r.cpu_ratio:6.2f}")
     return 0
 
 

@@ -1,11 +1,11 @@
 """``GET /_sim/openapi.json``: an OpenAPI 3.1 document built from the route table (never hand-kept).
 
-Every :class:`~simulator.api.routes.Operation` becomes one path item with its operation name as
+Every :class:`~simulator.operations.Operation` becomes one path item with its operation name as
 ``operationId``, its path parameters, and its security: the vendor's ``session`` header for vendor
 routes, ``Authorization: Bearer <admin token>`` for the control namespace (``/_sim/health`` aside).
 Summaries come from the handlers' docstrings or the short table below.
 
->>> from simulator.api.routes import OPERATIONS
+>>> from simulator.operations import OPERATIONS
 >>> doc = build_openapi(OPERATIONS)
 >>> doc["paths"]["/plugin/products/threat-response/api/v1/tasks/{task_id}"]["get"]["operationId"]
 'get_task'
@@ -14,7 +14,7 @@ Summaries come from the handlers' docstrings or the short table below.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from simulator import __version__
@@ -69,17 +69,20 @@ class _Operation(Protocol):
     def path(self) -> str: ...
     @property
     def auth(self) -> bool: ...
-    @property
-    def handler(self) -> Any: ...
 
 
-def build_openapi(operations: Iterable[_Operation]) -> dict[str, Any]:
-    """The OpenAPI document for ``operations`` (the app's route table)."""
+def build_openapi(
+    operations: Iterable[_Operation], handlers: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The OpenAPI document for ``operations`` (the table in simulator/operations.py); summaries come
+    from the short table below or the first line of each handler's docstring (``handlers``: name ->
+    handler, the app's routes)."""
+    handlers = handlers or {}
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         control = op.name.startswith("sim_")
         path = _PARAM.sub(r"{\1}", op.path)
-        doc = (getattr(op.handler, "__doc__", None) or "").strip().splitlines()
+        doc = (getattr(handlers.get(op.name), "__doc__", None) or "").strip().splitlines()
         item: dict[str, Any] = {
             "operationId": op.name,
             "summary": SUMMARIES.get(op.name) or (doc[0].strip("`. ") if doc else op.name.replace("_", " ")),

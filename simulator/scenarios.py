@@ -51,8 +51,9 @@ from simulator.faults.spec import (
     read_weights,
     type_name,
 )
+from simulator.operations import VENDOR_OPERATIONS
 from simulator.settings import Settings
-from simulator.traces.churn import ChurnRates
+from simulator.traces.spec import ChurnRates
 
 
 def _scenario_dir() -> Path:
@@ -169,9 +170,7 @@ class Scenario:
         cls, data: Any, *, source: str = "<data>", name: str | None = None, description: str = ""
     ) -> Scenario:
         """Validate already-parsed data (raises :class:`SpecError` with the field path)."""
-        from simulator.api.routes import OPERATIONS
-
-        operations = [op.name for op in OPERATIONS if not op.name.startswith("sim_")]
+        operations = list(VENDOR_OPERATIONS)
         body = mapping(data, (), SECTIONS)
         seed = body.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):

@@ -16,6 +16,7 @@ from simulator.api.http import JSONResponse, backend, query_int, read_body, read
 from simulator.errors import BadRequest, NotFound, Unauthorized
 from simulator.faults.runtime import ScenarioRuntime
 from simulator.faults.spec import SpecError
+from simulator.operations import OPERATIONS, VENDOR_OPERATIONS
 
 
 def require_admin(request: Request) -> None:
@@ -94,14 +95,13 @@ async def faults_list(request: Request) -> Response:
 
 async def faults_add(request: Request) -> Response:
     """``POST /_sim/faults`` with one rule as JSON (``?position=N`` to insert; default: last)."""
-    from simulator.api.routes import OPERATIONS
     from simulator.faults.rules import FaultRule
 
     require_admin(request)
     body = await read_object(request)
     rules = runtime(request).rules
     position = query_int(request, "position", None)
-    operations = [op.name for op in OPERATIONS if not op.name.startswith("sim_")]
+    operations = VENDOR_OPERATIONS
     try:
         rule = FaultRule.parse(body, (), operations)
         rules.add(rule, None if position is None else min(position, len(rules)))
@@ -165,11 +165,11 @@ async def metrics(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    from simulator.api.routes import OPERATIONS
     from simulator.openapi import build_openapi
 
     require_admin(request)
-    return JSONResponse(build_openapi(OPERATIONS))
+    handlers = {route.name: route.endpoint for route in request.app.routes if hasattr(route, "endpoint")}
+    return JSONResponse(build_openapi(OPERATIONS, handlers))
 
 
 async def manifest(request: Request) -> Response:

@@ -1,12 +1,8 @@
-"""The route table, as data: every vendor operation with its method, path, handler and auth need.
-
-Operation names (``connect``, ``get_task``, ...) are what scenarios, the request journal and metrics use.
-"""
+"""The routes: each operation of :mod:`simulator.operations` with its handler, and the indexed router."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 from starlette._utils import get_route_path
 from starlette.requests import Request
@@ -18,92 +14,82 @@ from simulator.api import admin, admin_scans, platform
 from simulator.api import platform_v2 as pv2
 from simulator.api import threat_response as tr
 from simulator.api.http import authenticate
+from simulator.operations import OPERATIONS, Operation
 
 Handler = Callable[[Request], Awaitable[Response]]
-TR = "/plugin/products/threat-response/api/v1"
 
-
-@dataclass(frozen=True)
-class Operation:
-    """One vendor or control operation."""
-
-    name: str
-    method: str
-    path: str
-    handler: Handler
-    auth: bool = True  # needs a valid `session` header (control routes check the admin token themselves)
-
-
-OPERATIONS: tuple[Operation, ...] = (
+# Each operation of the table (simulator/operations.py) and the handler that answers it.
+HANDLERS: dict[str, Handler] = {
     # platform sessions
-    Operation("login", "POST", "/api/v2/session/login", platform.login, auth=False),
-    Operation("login_get", "GET", "/api/v2/session/login", platform.login, auth=False),
-    Operation("validate", "POST", "/api/v2/session/validate", platform.validate, auth=False),
-    Operation("logout", "POST", "/api/v2/session/logout", platform.logout, auth=False),
-    Operation("current", "GET", "/api/v2/session/current", platform.current, auth=False),
+    "login": platform.login,
+    "login_get": platform.login,
+    "validate": platform.validate,
+    "logout": platform.logout,
+    "current": platform.current,
     # discovery
-    Operation("system_status", "GET", "/api/v2/system_status", platform.system_status),
-    Operation("dec_endpoints", "GET", "/plugin/products/dec/v1/endpoints", platform.dec_endpoints),
+    "system_status": platform.system_status,
+    "dec_endpoints": platform.dec_endpoints,
     # platform questions, sensors, packages, groups and actions (the scanner runbook)
-    Operation("parse_question", "POST", "/api/v2/parse_question", pv2.parse_question),
-    Operation("create_question", "POST", "/api/v2/questions", pv2.create_question),
-    Operation("get_question", "GET", "/api/v2/questions/{id}", pv2.get_question),
-    Operation("result_info_question", "GET", "/api/v2/result_info/question/{id}", pv2.result_info_question),
-    Operation("result_data_question", "GET", "/api/v2/result_data/question/{id}", pv2.result_data_question),
-    Operation("get_sensor", "GET", "/api/v2/sensors/by-name/{name}", pv2.get_sensor),
-    Operation("get_package", "GET", "/api/v2/packages/by-name/{name}", pv2.get_package),
-    Operation("create_group", "POST", "/api/v2/groups", pv2.create_group),
-    Operation("get_group", "GET", "/api/v2/groups/{id}", pv2.get_group),
-    Operation("create_action", "POST", "/api/v2/actions", pv2.create_action),
-    Operation("create_saved_action", "POST", "/api/v2/saved_actions", pv2.create_saved_action),
-    Operation("get_action", "GET", "/api/v2/actions/{id}", pv2.get_action),
-    Operation("action_stop", "POST", "/api/v2/action_stops", pv2.action_stop),
-    Operation("result_data_action", "GET", "/api/v2/result_data/action/{id}", pv2.result_data_action),
+    "parse_question": pv2.parse_question,
+    "create_question": pv2.create_question,
+    "get_question": pv2.get_question,
+    "result_info_question": pv2.result_info_question,
+    "result_data_question": pv2.result_data_question,
+    "get_sensor": pv2.get_sensor,
+    "get_package": pv2.get_package,
+    "create_group": pv2.create_group,
+    "get_group": pv2.get_group,
+    "create_action": pv2.create_action,
+    "create_saved_action": pv2.create_saved_action,
+    "get_action": pv2.get_action,
+    "action_stop": pv2.action_stop,
+    "result_data_action": pv2.result_data_action,
     # Threat Response
-    Operation("connect", "POST", f"{TR}/conns/connect", tr.connect),
-    Operation("list_connections", "GET", f"{TR}/conns", tr.list_connections),
-    Operation("close_connection", "DELETE", f"{TR}/conns/close/{{cid}}", tr.close_connection),
-    Operation("delete_connection", "DELETE", f"{TR}/conns/delete/{{cid}}", tr.delete_connection),
-    Operation("get_connection", "GET", f"{TR}/conns/{{cid}}", tr.get_connection),
-    Operation("request_file", "POST", f"{TR}/conns/{{cid}}/file", tr.request_file),
-    Operation("file_info", "GET", f"{TR}/conns/{{cid}}/file/info/{{path:path}}", tr.file_info),
-    Operation("file_list", "GET", f"{TR}/conns/{{cid}}/file/list/{{path:path}}", tr.file_list),
-    Operation("get_task", "GET", f"{TR}/tasks/{{task_id}}", tr.get_task),
-    Operation("list_tasks", "GET", f"{TR}/tasks", tr.list_tasks),
-    Operation("list_evidence", "GET", f"{TR}/filedownload", tr.list_evidence),
-    Operation("delete_evidence", "DELETE", f"{TR}/filedownload", tr.delete_evidence_bulk),
-    Operation("download_evidence", "GET", f"{TR}/filedownload/data/{{uuid}}", tr.download_evidence),
-    Operation("get_evidence", "GET", f"{TR}/filedownload/{{uuid}}", tr.get_evidence),
-    Operation("delete_evidence_one", "DELETE", f"{TR}/filedownload/{{uuid}}", tr.delete_evidence_one),
-    Operation("module_status", "GET", f"{TR}/status", tr.module_status),
+    "connect": tr.connect,
+    "list_connections": tr.list_connections,
+    "close_connection": tr.close_connection,
+    "delete_connection": tr.delete_connection,
+    "get_connection": tr.get_connection,
+    "request_file": tr.request_file,
+    "file_info": tr.file_info,
+    "file_list": tr.file_list,
+    "get_task": tr.get_task,
+    "list_tasks": tr.list_tasks,
+    "list_evidence": tr.list_evidence,
+    "delete_evidence": tr.delete_evidence_bulk,
+    "download_evidence": tr.download_evidence,
+    "get_evidence": tr.get_evidence,
+    "delete_evidence_one": tr.delete_evidence_one,
+    "module_status": tr.module_status,
     # control namespace
-    Operation("sim_health", "GET", "/_sim/health", admin.health, auth=False),
-    Operation("sim_state", "GET", "/_sim/state", admin.state, auth=False),
-    Operation("sim_reset", "POST", "/_sim/reset", admin.reset, auth=False),
-    Operation("sim_manifest", "GET", "/_sim/endpoints/{client_id}/manifest", admin.manifest, auth=False),
-    Operation("sim_scan", "POST", "/_sim/endpoints/{client_id}/scan", admin_scans.scan, auth=False),
-    Operation("sim_scenario", "GET", "/_sim/scenario", admin.scenario_get, auth=False),
-    Operation("sim_scenario_put", "PUT", "/_sim/scenario", admin.scenario_put, auth=False),
-    Operation("sim_faults", "GET", "/_sim/faults", admin.faults_list, auth=False),
-    Operation("sim_faults_add", "POST", "/_sim/faults", admin.faults_add, auth=False),
-    Operation("sim_faults_clear", "DELETE", "/_sim/faults", admin.faults_delete, auth=False),
-    Operation("sim_faults_delete", "DELETE", "/_sim/faults/{name}", admin.faults_delete, auth=False),
-    Operation("sim_requests", "GET", "/_sim/requests", admin.requests, auth=False),
-    Operation("sim_metrics", "GET", "/_sim/metrics", admin.metrics, auth=False),
-    Operation("sim_openapi", "GET", "/_sim/openapi.json", admin.openapi, auth=False),
-)
+    "sim_health": admin.health,
+    "sim_state": admin.state,
+    "sim_reset": admin.reset,
+    "sim_manifest": admin.manifest,
+    "sim_scan": admin_scans.scan,
+    "sim_scenario": admin.scenario_get,
+    "sim_scenario_put": admin.scenario_put,
+    "sim_faults": admin.faults_list,
+    "sim_faults_add": admin.faults_add,
+    "sim_faults_clear": admin.faults_delete,
+    "sim_faults_delete": admin.faults_delete,
+    "sim_requests": admin.requests,
+    "sim_metrics": admin.metrics,
+    "sim_openapi": admin.openapi,
+}
 
 
 def _guarded(op: Operation) -> Handler:
+    handler = HANDLERS[op.name]
     if not op.auth:
-        return op.handler
-    handler = op.handler
+        return handler
 
     async def endpoint(request: Request) -> Response:
         authenticate(request)
         return await handler(request)
 
     endpoint.__name__ = op.name
+    endpoint.__doc__ = handler.__doc__
     return endpoint
 
 
@@ -122,14 +108,13 @@ class IndexedRouter(Router):
     back to Starlette's own loop.
 
     >>> router = IndexedRouter(build_routes())
-    >>> [r.name for r in router.candidates(f"{TR}/tasks/12")]
+    >>> [r.name for r in router.candidates("/plugin/products/threat-response/api/v1/tasks/12")]
     ['get_task']
     """
 
     def __init__(self, routes: Sequence[BaseRoute]) -> None:
         super().__init__(list(routes))
         self._index: dict[str, list[tuple[int, Route]]] = {}
-        self._seen: dict[str, list[Route]] = {}  # path -> candidates, for paths polled again and again
         for position, route in enumerate(self.routes):
             if isinstance(route, Route):
                 literal = route.path.split("{", 1)[0]
@@ -137,14 +122,8 @@ class IndexedRouter(Router):
                 self._index.setdefault(key, []).append((position, route))
 
     def candidates(self, path: str) -> list[Route]:
-        cached = self._seen.get(path)
-        if cached is None:
-            if len(self._seen) >= 8192:  # bounded: ids in paths are unbounded
-                self._seen.clear()
-            cached = self._seen[path] = self._lookup(path)
-        return cached
-
-    def _lookup(self, path: str) -> list[Route]:
+        """The routes that may match ``path``, in table order (a few dict lookups; the fault middleware
+        caches what vendor requests resolve to, so this runs once per path there)."""
         found = list(self._index.get(path, ()))
         slash = path.find("/")
         while slash != -1:

@@ -17,9 +17,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-
-class UsageError(Exception):
-    """A user mistake: printed as one sentence, exit code 2, no traceback."""
+from simulator.cli.types import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:

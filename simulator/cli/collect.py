@@ -16,8 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from simulator.cli import UsageError
-from simulator.cli.types import non_negative_int, positive_float, positive_int
+from simulator.cli.types import UsageError, non_negative_int, positive_float, positive_int
 
 if TYPE_CHECKING:  # the client, httpx and rich are imported in the handler, to keep --help instant
     from rich.progress import Progress, TaskID

@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from simulator.cli import UsageError
+    from simulator.cli.types import UsageError
     from simulator.qa.expectations import ExpectationError, Expectations
     from simulator.qa.report import print_report, write_json, write_junit
     from simulator.qa.runner import MatrixOptions, RunResult, run_matrix

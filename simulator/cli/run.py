@@ -33,8 +33,8 @@ def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from client import CollectOptions, InventorySummary, collect_many, write_summary
-    from simulator.cli import UsageError
     from simulator.cli.collect import ProgressBar
+    from simulator.cli.types import UsageError
     from simulator.server import BackgroundServer
     from simulator.settings import Settings
 

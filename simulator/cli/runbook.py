@@ -320,7 +320,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _scope(args: argparse.Namespace) -> tuple[str | None, bool]:
-    from simulator.cli import UsageError
+    from simulator.cli.types import UsageError
 
     if args.computer_name:
         for name in args.computer_name:
@@ -340,7 +340,7 @@ def _run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from simulator.cli import UsageError
+    from simulator.cli.types import UsageError
 
     if not args.token:
         raise UsageError("--token is required (or set TANIUM_TOKEN)")

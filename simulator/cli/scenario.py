@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _list(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from simulator.cli import UsageError
+    from simulator.cli.types import UsageError
     from simulator.scenarios import SCENARIO_DIR, Scenario, ScenarioError, available
 
     directory = Path(args.dir) if args.dir else SCENARIO_DIR

@@ -107,7 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from simulator.app import create_app
-    from simulator.cli import UsageError
+    from simulator.cli.types import UsageError
     from simulator.scenarios import DEFAULT_SCENARIO, Scenario, ScenarioError
     from simulator.server import tune_gc, uvicorn_config
     from simulator.settings import Settings, TLSSettings
@@ -244,7 +244,7 @@ def _serve_workers(
 
     from uvicorn.supervisors import Multiprocess
 
-    from simulator.cli import UsageError
+    from simulator.cli.types import UsageError
     from simulator.server import WORKER_SPEC_ENV, uvicorn_config
 
     spec = pickle.dumps((settings, scenario, args.store, args.store_prefix))

@@ -74,7 +74,7 @@ def find_keytool(environ: dict[str, str] | None = None) -> str | None:
 
 
 def _load_ca(args: argparse.Namespace) -> LocalCA:
-    from simulator.cli import UsageError
+    from simulator.cli.types import UsageError
     from simulator.tls import LocalCA, state_dir
 
     try:
@@ -88,7 +88,7 @@ def _load_ca(args: argparse.Namespace) -> LocalCA:
 def _export_ca(args: argparse.Namespace) -> int:
     import sys
 
-    from simulator.cli import UsageError
+    from simulator.cli.types import UsageError
 
     ca = _load_ca(args)
     if args.file == "-":
@@ -104,7 +104,7 @@ def _export_ca(args: argparse.Namespace) -> int:
 
 
 def _truststore(args: argparse.Namespace) -> int:
-    from simulator.cli import UsageError
+    from simulator.cli.types import UsageError
 
     if len(args.storepass) < 6:
         raise UsageError("--storepass must have at least 6 characters (keytool refuses shorter ones)")

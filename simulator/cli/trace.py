@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simulator.cli import UsageError
+from simulator.cli.types import UsageError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

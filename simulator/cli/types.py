@@ -15,6 +15,10 @@ from __future__ import annotations
 import argparse
 
 
+class UsageError(Exception):
+    """A user mistake: printed as one sentence, exit code 2, no traceback (``simulator.cli.main``)."""
+
+
 def non_negative_int(text: str) -> int:
     """A whole number >= 0 (``collect --retries``)."""
     try:
@@ -70,4 +74,4 @@ def workers(text: str) -> int:
     return value
 
 
-__all__ = ["matrix_count", "non_negative_int", "positive_float", "positive_int", "workers"]
+__all__ = ["UsageError", "matrix_count", "non_negative_int", "positive_float", "positive_int", "workers"]

@@ -27,13 +27,13 @@ from simulator.faults import wire
 from simulator.faults.http import error_answer, spoil, truncation_point
 from simulator.faults.rules import Firing, RequestInfo
 from simulator.faults.runtime import ScenarioRuntime
+from simulator.operations import CONTROL_PREFIX
 from simulator.state import evidence, tasks
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
-CONTROL_PREFIX = "/_sim/"
 THROTTLED = frozenset({"download_evidence"})
 MAX_PEEK_BYTES = 64 << 10  # connect bodies are tiny; never buffer more than this to find a clientId
 
@@ -247,6 +247,8 @@ class FaultMiddleware:
         return paced
 
     def _client_id_from_params(self, params: dict[str, Any]) -> str | None:
+        if not params:  # connect, the listings: nobody named in the path
+            return None
         cid = params.get("cid")
         if cid is not None:
             parts = str(cid).split(":")

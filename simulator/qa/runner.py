@@ -1,7 +1,7 @@
 """The fault matrix: each scenario × seed on a fresh simulator, the client over its fleet, then the checks.
 
->>> matrix = run_matrix([Scenario.load("flaky-5xx")], MatrixOptions(endpoints=3))
->>> result = asyncio.run(matrix)  # doctest: +SKIP
+>>> scenarios, options = [Scenario.load("flaky-5xx")], MatrixOptions(endpoints=3)
+>>> result = asyncio.run(run_matrix(scenarios, options))  # doctest: +SKIP
 >>> result.ok, [run.problems for run in result.runs]  # doctest: +SKIP
 (True, [[], []])
 

@@ -12,13 +12,7 @@ import httpx
 import pytest
 import respx
 
-from client._client import (
-    AsyncTaniumClient,
-    RequestContext,
-    retry_after_seconds,
-    status_error,
-    transport_error,
-)
+from client._client import AsyncTaniumClient
 from client._errors import (
     APIError,
     BadRequest,
@@ -34,6 +28,8 @@ from client._errors import (
     Unauthorized,
 )
 from client._models import Connection, Task
+from client._policy import RequestContext
+from client._responses import retry_after_seconds, status_error, transport_error
 from tests.inprocess.tanium_fakes import (
     BASE,
     CONN_ID,

@@ -10,7 +10,7 @@ import pytest
 import respx
 from httpx import Response
 
-from client._client import AsyncTaniumClient, RequestContext
+from client._client import AsyncTaniumClient
 from client._errors import (
     BadRequest,
     ConnectError,
@@ -21,6 +21,7 @@ from client._errors import (
     TLSError,
     TransportError,
 )
+from client._policy import RequestContext
 from client._retry import RetryBudget, RetryPolicy, classify, track_attempts
 from tests.inprocess.tanium_fakes import BASE, TOKEN, TR, FakeClock, ok, task
 
@@ -104,7 +105,7 @@ async def test_a_503_retry_after_is_waited_out_on_the_injected_clock(
 async def test_a_503_retry_after_as_an_http_date_is_waited_out(
     mock: respx.MockRouter, tanium: AsyncTaniumClient, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("client._client.time.time", lambda: 40.0)  # the date is relative to the wall clock
+    monkeypatch.setattr("client._responses.time.time", lambda: 40.0)  # the date is relative to the wall clock
     later = unavailable("Thu, 01 Jan 1970 00:00:45 GMT")
     route = mock.get(f"{TR}/conns").mock(side_effect=[later, ok([])])
     assert await tanium.list_connections() == []
@@ -317,7 +318,7 @@ async def test_the_policy_sees_whether_a_request_is_idempotent(
     [([], 4), (["--retries", "1"], 2), (["--retries", "0"], None), (["--no-retry"], None)],
 )
 def test_collect_retries_flags_choose_the_policy(flags: list[str], attempts: int | None) -> None:
-    from client._client import SingleAttempt
+    from client._policy import SingleAttempt
     from simulator.cli import build_parser
     from simulator.cli.collect import options_from_args
 

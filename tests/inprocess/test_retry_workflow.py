@@ -18,8 +18,9 @@ import httpx
 import pytest
 import respx
 
-from client._client import AsyncTaniumClient, SingleAttempt
+from client._client import AsyncTaniumClient
 from client._errors import IntegrityError, TransportError
+from client._policy import SingleAttempt
 from client._retry import RetryPolicy
 from client._workflow import PollPolicy, collect_trace
 from simulator.app import create_app

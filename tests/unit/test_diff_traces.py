@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from client._diff import DiffRejected, Inventory, apply_diff
-from client._trace import validate_trace
+from client._validate import validate_trace
 from simulator.traces import TYPES, ChurnRates, TraceSpec, generate_trace
 from simulator.traces.diff import diff_trace_path, parse_ndjson
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from client._findings import FINDING_KEYS, summarize
-from client._trace import open_trace, validate_trace
+from client._trace import open_trace
+from client._validate import validate_trace
 from simulator.traces import TraceSpec, build_evidence_zip, generate_trace
 
 

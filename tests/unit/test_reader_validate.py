@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from client._errors import TraceFormatError
-from client._trace import TraceIssue, validate_trace
+from client._validate import TraceIssue, validate_trace
 from tests.unit.test_reader_support import (
     blob_record,
     cert_record,
