@@ -10,9 +10,12 @@ the route needs and checked to answer exactly the simulator's bytes.
 Both servers run as child processes on 127.0.0.1 (pinned to CPU 0 when there are 2+ CPUs); the load
 generator is ``wrk`` (pinned to CPU 1) when it is installed, else a lean asyncio keep-alive client in
 this process (``--client asyncio``; slower, so ratios then understate the gap). The output says which.
-Figures are printed, never asserted::
+Beside req/s it prints each server's CPU time per request (``/proc/<pid>/stat``, least of the rounds):
+on a machine other work shares, that ratio holds still while req/s swings. Figures are printed, never
+asserted::
 
     .venv/bin/python loadtests/bench_api.py --seconds 5 --connections 32
+    .venv/bin/python loadtests/bench_api.py --only connect --sim-arg=--no-journal   # one route, an option
 """
 
 from __future__ import annotations
@@ -344,7 +347,8 @@ def _wait_connected(c: httpx.Client, count: int) -> list[dict[str, Any]]:
 def prepare(url: str, token: str) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
     """One connected connection and one completed task on the simulator: (endpoints, task path, target)."""
     with httpx.Client(base_url=url, headers={"session": token}, timeout=60) as c:
-        endpoints = c.get(f"/plugin/products/dec/v1/endpoints?limit={LISTED}").json()["data"]
+        fleet = c.get("/plugin/products/dec/v1/endpoints?limit=100").json()["data"]
+        endpoints = [e for e in fleet if e.get("online", True)][:LISTED]  # offline ones never connect
         endpoint = endpoints[0]
         target = {"target": {"clientId": endpoint["clientId"]}}
         c.post(f"{TR}/conns/connect", json=target).raise_for_status()

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from simulator.api.http import JSONResponse, backend, query_int, read_object
 from simulator.errors import BadRequest
+from simulator.state import connections
 from simulator.state.filesystem import SCANNER_BYTES
 from simulator.traces import build_evidence_zip
 
@@ -28,7 +29,12 @@ async def connect(request: Request) -> Response:
 
 
 async def list_connections(request: Request) -> Response:
-    return JSONResponse(backend(request).list_connections())
+    # The hot listing: the bytes of ``orjson.dumps(sim.list_connections())`` joined from each record's
+    # cached JSON (connections.render_listing), not rendered and serialised again on every poll.
+    # tests/unit/test_render_cache.py holds the two equal.
+    sim = backend(request)
+    now = sim.now()
+    return JSONResponse.from_json(connections.render_listing(sim.store.values(connections.TABLE), now))
 
 
 async def get_connection(request: Request) -> Response:

@@ -145,10 +145,11 @@ async def test_a_simulator_bug_is_a_logged_500_in_the_vendor_envelope(
 ) -> None:
     """Vendor routes run in the fault middleware's dispatcher: a bug there answers like the app's handler."""
 
-    def broken() -> None:
+    def broken(table: str) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(app.state.backend, "list_connections", broken)
+    # the listing reads the store directly (its records' cached JSON): break the store read
+    monkeypatch.setattr(app.state.backend.store, "values", broken)
     with caplog.at_level("ERROR", logger="tanium_sim"):
         r = await client.get(f"{TR}/conns")
     assert r.status_code == 500
