@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,6 +30,9 @@ from simulator.scenarios import Scenario
 from simulator.settings import Settings
 from simulator.state.backend import ThreatResponseBackend
 from simulator.state.store import MemoryStore, Store
+
+if TYPE_CHECKING:
+    from simulator.record.replay import Replay
 
 
 async def _vendor_error(request: Request, exc: Exception) -> Response:
@@ -100,11 +103,13 @@ def create_app(
     sleep: Callable[[float], Awaitable[None]] | None = None,
     rng_for: Callable[[str], random.Random] | None = None,
     journal_capacity: int = DEFAULT_CAPACITY,
+    replay: Replay | None = None,
 ) -> Starlette:
     """Build the simulator app, running ``scenario`` (a :class:`Scenario`, a name or a path).
 
     ``sleep`` is what injected delays await (default ``asyncio.sleep``; tests pass one that advances
-    a manual clock); ``rng_for(rule_name)`` overrides the per-rule random streams.
+    a manual clock); ``rng_for(rule_name)`` overrides the per-rule random streams. ``replay`` answers
+    vendor requests from a recording first, with the scenario on top (:mod:`simulator.record.replay`).
 
     >>> app = create_app(Settings(endpoints=10, seed=3), scenario="flaky-5xx")
     >>> app.state.backend.fleet.size, app.state.runtime.scenario.name
@@ -149,7 +154,9 @@ def create_app(
         store=backend.store,
         on_install=apply_scenario,
     )
-    routes = build_routes()
+    routes: list[BaseRoute] = list(build_routes())
+    if replay is not None:
+        routes = replay.routes(routes, sleep=runtime.sleep)
     app = SimulatorApp(
         runtime,
         routes=routes,
@@ -163,6 +170,7 @@ def create_app(
     app.state.base_settings = base_settings  # what a scenario replaced at run time applies to
     app.state.backend = backend
     app.state.runtime = runtime
+    app.state.replay = replay
     app.state.apply_scenario = apply_scenario
     if shared is not None:
         runtime.shared = shared

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
     from client import AsyncTaniumClient
     from simulator.clock import ManualClock, VirtualSleep
+    from simulator.record.replay import Replay
     from simulator.scenarios import Scenario
     from simulator.server import BackgroundServer
     from simulator.settings import Settings
@@ -265,3 +267,74 @@ def tanium_sim_server(request: pytest.FixtureRequest) -> Iterator[BackgroundServ
     app = create_app(settings, scenario=scenario)
     with BackgroundServer(app.state.settings, app=app) as server:
         yield server
+
+
+class ReplayFactory:
+    """What ``tanium_sim_replay`` gives a test: call it with a recording to get an app answering from it.
+
+    ``tanium_sim_replay("session.har", mode="strict", speed=1.0)`` is the simulator's ASGI app on
+    ``tanium_sim_clock`` answering from the HAR file (a relative path is found next to the test file);
+    recorded latency advances the manual clock instead of waiting. ``tanium_sim_replay.server(...)`` serves
+    the same on a real socket, in real time, stopped after the test (``.url``). ``mode="hybrid"`` lets the
+    world of the ``tanium_sim`` marker answer what the recording lacks; ``speed=0`` replays no latency.
+    """
+
+    def __init__(self, request: pytest.FixtureRequest, clock: ManualClock) -> None:
+        self._request = request
+        self._clock = clock
+        self._servers: list[BackgroundServer] = []
+
+    def __call__(self, recording: str | Path, *, mode: str = "strict", speed: float = 1.0) -> Starlette:
+        from simulator.app import create_app
+        from simulator.clock import VirtualSleep
+
+        settings, scenario = _world(self._request)
+        replay = self._replay(recording, mode, speed)
+        clock = self._clock
+        return create_app(settings, clock=clock, scenario=scenario, sleep=VirtualSleep(clock), replay=replay)
+
+    def server(self, recording: str | Path, *, mode: str = "strict", speed: float = 1.0) -> BackgroundServer:
+        """The replay on a real socket (uvicorn on 127.0.0.1, a free port) until the test ends."""
+        from simulator.app import create_app
+        from simulator.server import BackgroundServer
+
+        settings, scenario = _world(self._request)
+        app = create_app(settings, scenario=scenario, replay=self._replay(recording, mode, speed))
+        server = BackgroundServer(app.state.settings, app=app).start()
+        self._servers.append(server)
+        return server
+
+    def _replay(self, recording: str | Path, mode: str, speed: float) -> Replay:
+        from simulator.record.replay import Replay, ReplayError
+
+        path = Path(recording)
+        if not path.is_absolute():
+            path = self._request.path.parent / path
+        try:
+            return Replay.load(path, mode=mode, speed=speed)
+        except ReplayError as exc:
+            problem = str(exc)
+        pytest.fail(f"tanium_sim_replay: {problem}", pytrace=False)  # outside the except: one line
+
+    def close(self) -> None:
+        while self._servers:
+            self._servers.pop().stop()
+
+
+@pytest.fixture
+def tanium_sim_replay(
+    request: pytest.FixtureRequest, tanium_sim_clock: ManualClock
+) -> Iterator[ReplayFactory]:
+    """Answer from a recording: ``tanium_sim_replay("session.har", mode="strict", speed=1.0)`` is an app.
+
+    The simulator's ASGI app on ``tanium_sim_clock`` answering vendor requests from a HAR file (as
+    ``tanium-sim record`` writes it; a relative path is found next to the test file): the recorded answers
+    in recorded order, then the last again; a request not in the recording answers 404 naming the nearest
+    recorded one (``mode="hybrid"``: the marker's world answers it). ``.server(...)`` serves it on a real
+    socket (``.url``) until the test ends. Scenario faults from the ``tanium_sim`` marker apply on top.
+    """
+    factory = ReplayFactory(request, tanium_sim_clock)
+    try:
+        yield factory
+    finally:
+        factory.close()

@@ -84,6 +84,9 @@ class Settings:
     # Finished tasks kept (the API has no task delete); past it the oldest-finished are forgotten and
     # answer 404. INFERRED: Tanium's own retention is undocumented. 0 keeps every task.
     task_retention: int = 10_000
+    # A folder of real CST trace files served as endpoints' traces (simulator/traces/sources.py,
+    # docs/recording.md "Bring your own traces"); "" = every trace is generated.
+    traces_dir: str = ""
 
     def __post_init__(self) -> None:
         if self.endpoints < 0:
@@ -119,6 +122,7 @@ class Settings:
             ("password", str),
             ("scan_interval_s", float),
             ("task_retention", int),
+            ("traces_dir", str),
         ):
             raw = env.get(f"TANIUM_SIM_{name.upper()}")
             if raw is not None and raw != "":

@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     qa.register(sub)  # qa (the fault matrix)
     tls.register(sub)  # tls export-ca | truststore
     runbook.register(sub)  # runbook (stop/uninstall the scanner)
+    __import__("simulator.cli.record", fromlist=["register"]).register(sub)  # record (the recording proxy)
+    __import__("simulator.cli.conform", fromlist=["register"]).register(sub)  # conform SESSION.har
     return parser
 
 

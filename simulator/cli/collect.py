@@ -105,8 +105,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def options_from_args(args: argparse.Namespace, env: dict[str, str] | None = None) -> CollectOptions:
     """Checks the arguments (and the TANIUM_* environment); raises UsageError with one sentence."""
-    import ssl
-
     import httpx
 
     from client import CollectOptions
@@ -138,22 +136,7 @@ def options_from_args(args: argparse.Namespace, env: dict[str, str] | None = Non
     if not args.all and not ids:
         raise UsageError("no endpoint to collect: pass --client-id ID or --all")
     insecure = bool(getattr(args, "insecure", False))
-    bundle_arg = getattr(args, "ca_bundle", None)
-    bundle_text = bundle_arg or ("" if insecure else env.get("SSL_CERT_FILE", ""))
-    ca_bundle = Path(bundle_text) if bundle_text else None
-    if ca_bundle is not None:
-        source = "--ca-bundle" if bundle_arg else "SSL_CERT_FILE"
-        try:
-            ssl.create_default_context(cafile=str(ca_bundle))  # a bad bundle is a usage error, up front
-        except ssl.SSLError:  # before OSError: SSLError is one
-            raise UsageError(
-                f"{source} {ca_bundle} holds no PEM certificate: "
-                "export one with `tanium-sim tls export-ca FILE`"
-            ) from None
-        except OSError as exc:
-            raise UsageError(
-                f"{source} {ca_bundle} cannot be read ({exc.strerror}): pass a PEM file"
-            ) from None
+    ca_bundle = ca_bundle_from_args(args, env)
     return CollectOptions(
         url=url,
         token=token or None,
@@ -172,6 +155,29 @@ def options_from_args(args: argparse.Namespace, env: dict[str, str] | None = Non
         retries=0 if getattr(args, "no_retry", False) else getattr(args, "retries", DEFAULT_RETRIES),
         diff=bool(getattr(args, "diff", False)),
     )
+
+
+def ca_bundle_from_args(args: argparse.Namespace, env: dict[str, str]) -> Path | None:
+    """The CA bundle to trust (``--ca-bundle``, else ``$SSL_CERT_FILE`` unless ``--insecure``), checked
+    up front: a bundle that cannot be read or holds no PEM certificate is a usage error."""
+    import ssl
+
+    bundle_arg = getattr(args, "ca_bundle", None)
+    insecure = bool(getattr(args, "insecure", False))
+    bundle_text = bundle_arg or ("" if insecure else env.get("SSL_CERT_FILE", ""))
+    if not bundle_text:
+        return None
+    ca_bundle = Path(bundle_text)
+    source = "--ca-bundle" if bundle_arg else "SSL_CERT_FILE"
+    try:
+        ssl.create_default_context(cafile=str(ca_bundle))
+    except ssl.SSLError:  # before OSError: SSLError is one
+        raise UsageError(
+            f"{source} {ca_bundle} holds no PEM certificate: export one with `tanium-sim tls export-ca FILE`"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"{source} {ca_bundle} cannot be read ({exc.strerror}): pass a PEM file") from None
+    return ca_bundle
 
 
 class ProgressBar:

@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from simulator.cli.replay_options import add_options as add_replay_options
+from simulator.cli.replay_options import replay_from_args
 from simulator.cli.types import workers as _workers
 
 
@@ -100,6 +102,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="finished tasks kept; older ones answer 404 (default 10000; 0 = keep all)",
     )
+    p.add_argument(
+        "--traces-dir",
+        default=os.environ.get("TANIUM_SIM_TRACES_DIR", ""),
+        metavar="DIR",
+        help="serve the real CST traces of DIR: <clientId>.cst.gz to that endpoint, the other *.cst.gz files "
+        "to the remaining endpoints in order; the rest stay generated ($TANIUM_SIM_TRACES_DIR)",
+    )
+    add_replay_options(p)  # --replay HAR, --replay-mode, --replay-speed
     p.set_defaults(func=_serve)
 
 
@@ -132,6 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
             ),
             journal=not args.no_journal,
             task_retention=args.task_retention,
+            traces_dir=args.traces_dir,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -145,6 +156,13 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError("--token must look like a Tanium API token: token-<hex>")
     if args.tls_key and not args.tls_cert:
         raise UsageError("--tls-key needs --tls-cert: pass the certificate too")
+    if settings.traces_dir:  # every file is checked before anything is served (docs/recording.md)
+        from simulator.traces.sources import TraceSourceError, TraceSources
+
+        try:
+            TraceSources.open(settings.traces_dir)
+        except TraceSourceError as exc:
+            raise UsageError(str(exc)) from None
     tls_options: dict[str, Any] = {}
     if settings.tls.enabled:
         from simulator.tls import uvicorn_tls_options
@@ -188,9 +206,10 @@ def _serve(args: argparse.Namespace) -> int:
             f"--workers {args.workers} needs a shared store: with the memory store each worker would hold "
             "its own world; pass --store redis://127.0.0.1:6379/0 (docs/scaling.md)"
         )
+    replay = replay_from_args(args)  # None without --replay
     if args.workers > 1:
         return _serve_workers(args, settings, scenario, store_note, scheme, tls_note, tls_options)
-    app = create_app(settings, scenario=scenario, store=store)
+    app = create_app(settings, scenario=scenario, store=store, replay=replay)
     settings = app.state.settings  # the scenario may set the seed, fleet size and lifecycles
     scenario = app.state.runtime.scenario  # on a shared store, the world's running scenario
     config = uvicorn_config(app, settings.host, settings.port, **tls_options)

@@ -52,6 +52,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """A number >= 0 (``serve --replay-speed``: 0 = no delay)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of at least 0")
+    return value
+
+
 def matrix_count(text: str) -> int:
     """A whole number from 1 to 1000 (``qa --seeds``, ``qa --endpoints``)."""
     try:
@@ -74,4 +85,12 @@ def workers(text: str) -> int:
     return value
 
 
-__all__ = ["UsageError", "matrix_count", "non_negative_int", "positive_float", "positive_int", "workers"]
+__all__ = [
+    "UsageError",
+    "matrix_count",
+    "non_negative_float",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+    "workers",
+]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ CREATOR = {"name": "tanium-sim", "version": "0.1.0"}
 INLINE_LIMIT = 1 << 20  # bodies up to 1 MiB stay inside the HAR
 _HEAD = b'{"log":{"version":"1.2","creator":%s,"pages":[],"entries":[\n'
 _TAIL = b"\n]}}\n"
+_partials = itertools.count(1)
 TEXT_TYPES = ("application/json", "text/", "application/problem+json", "application/x-www-form-urlencoded")
 
 
@@ -125,9 +127,10 @@ class HarWriter:
             digest = sha256 or hashlib.sha256(body).hexdigest()
             out["_sha256"] = digest
             if self.side_files:
-                self.bodies.mkdir(exist_ok=True)
-                (self.bodies / digest).write_bytes(body)
-                out["_file"] = f"{self.bodies.name}/{digest}"
+                partial = self.partial_side_file()
+                with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+                    f.write(body)
+                out.update(self.keep_side_file(partial, digest, len(body), mime))
             else:
                 out["_omitted"] = True
             return out
@@ -145,6 +148,21 @@ class HarWriter:
         """Where a streamed body with this SHA-256 goes (the proxy writes it while streaming)."""
         self.bodies.mkdir(exist_ok=True)
         return self.bodies / digest
+
+    def partial_side_file(self) -> Path:
+        """A fresh temporary name for a body being written (``.partial-*``, skipped by :func:`iter_bodies`);
+        create it with mode 0600, like the HAR.
+
+        Written under this name and renamed by :meth:`keep_side_file` once whole, so a side file named by
+        a digest always holds that digest's bytes, even after a crash.
+        """
+        self.bodies.mkdir(exist_ok=True)
+        return self.bodies / f".partial-{os.getpid()}-{next(_partials)}"
+
+    def keep_side_file(self, partial: Path, digest: str, size: int, mime: str) -> dict[str, Any]:
+        """Rename a whole body to its digest's side file; the HAR ``content`` that points at it."""
+        os.replace(partial, self.side_file(digest))
+        return {"size": size, "mimeType": mime, "_sha256": digest, "_file": f"{self.bodies.name}/{digest}"}
 
     def add(self, exchange: Exchange, *, content: dict[str, Any] | None = None) -> None:
         """Append one exchange (``content``: a ready ``response.content``, for bodies already on disk)."""
@@ -307,7 +325,7 @@ def iter_bodies(path: str | Path) -> Iterator[Path]:
     """The side files of a recording (for tests and for sharing a recording)."""
     folder = Path(path).with_name(Path(path).stem + ".bodies")
     if folder.is_dir():
-        yield from sorted(folder.iterdir())
+        yield from sorted(p for p in folder.iterdir() if not p.name.startswith("."))
 
 
 __all__ = ["INLINE_LIMIT", "Exchange", "HarError", "HarWriter", "iter_bodies", "read_har"]

@@ -35,6 +35,7 @@ from simulator.state.tasks import TaskRecord
 from simulator.traces import GeneratedTrace, TraceCatalog, TraceSpec
 from simulator.traces.generator import scan_id
 from simulator.traces.records import rfc3339
+from simulator.traces.sources import TraceFile, TraceSources
 
 SCAN_EPOCH = 1_793_491_200.0  # 2026-11-01T00:00:00Z: first scans happen on that day
 NOMINAL_SCAN_INTERVAL_S = 86_400.0  # trace dates advance a day per scan when scans are on demand only
@@ -82,6 +83,7 @@ class ThreatResponseBackend:
         self.store = store
         self.fleet = fleet
         self.catalog = catalog
+        self.trace_sources = _trace_sources(settings)  # serve --traces-dir: real files (checked)
         self._world()  # join the world on a shared store, or start it
         self.task_retention = tasks.TaskRetention(settings.task_retention)
         self.files = EndpointFiles(settings.linux_trace_path, settings.windows_trace_path)
@@ -138,6 +140,8 @@ class ThreatResponseBackend:
             life.missing_trace_fraction,
         ) != (old_life.offline_fraction, old_life.missing_trace_fraction):
             self.fleet = _fleet(settings)
+        if settings.traces_dir != old.traces_dir:
+            self.trace_sources = _trace_sources(settings)
         self.sessions.session_lifetime_s = settings.session_lifetime_s
         self.task_retention.keep = settings.task_retention
         if settings.scan_interval_s != old.scan_interval_s:
@@ -240,16 +244,23 @@ class ThreatResponseBackend:
             "client_id": endpoint.client_id,
             "hostname": endpoint.hostname,
             "scan": scan,
-            "scan_id": scan_id(spec),
+            "scan_id": self.catalog.trace(spec).manifest["scan_id"] if spec.source_file else scan_id(spec),
             "scan_time": rfc3339(int(spec.scan_time)),
             "path": self.files.trace_path(endpoint),
-            "diff_path": self.files.diff_path(endpoint),
+            "diff_path": None if spec.source_file else self.files.diff_path(endpoint),
         }
+
+    def trace_file(self, endpoint: Endpoint) -> TraceFile | None:
+        """The real trace file this endpoint serves (``serve --traces-dir``), or None: generated."""
+        if self.trace_sources is None:
+            return None
+        return self.trace_sources.file_for(self.fleet, endpoint.index)
 
     def trace_spec(self, endpoint: Endpoint, scan: int | None = None) -> TraceSpec:
         scan = self.current_scan(endpoint) if scan is None else scan
         offset = stable_hash(self.settings.seed, endpoint.index, "scan-offset") % 86_400
         interval = self.settings.scan_interval_s or NOMINAL_SCAN_INTERVAL_S
+        source = self.trace_file(endpoint)
         return TraceSpec(
             seed=self.settings.seed,
             index=endpoint.index,
@@ -262,6 +273,7 @@ class ThreatResponseBackend:
             scanner_version=endpoint.scanner_version,
             scan_interval_s=interval,
             churn=self.settings.churn,
+            source_file=source.path if source is not None else None,
         )
 
     def diff_spec(self, endpoint: Endpoint, scan: int | None = None) -> TraceSpec:
@@ -275,8 +287,10 @@ class ThreatResponseBackend:
 
     def manifest(self, client_id: str, scan: int | None = None) -> dict[str, Any]:
         endpoint = self.endpoint_or_404(client_id)
-        trace = self.trace(endpoint, scan)
+        spec = self.trace_spec(endpoint, scan)
+        trace = self.catalog.trace(spec)
         manifest = dict(trace.manifest)
+        source = self.trace_file(endpoint)
         manifest.update(
             client_id=endpoint.client_id,
             hostname=endpoint.hostname,
@@ -287,10 +301,13 @@ class ThreatResponseBackend:
             sha256=trace.sha256,
             has_trace=endpoint.has_trace,
             online=endpoint.online,
-            inventory_sha256=self.catalog.inventory_sha256(self.trace_spec(endpoint, scan)),
+            inventory_sha256=self.catalog.inventory_sha256(spec),
             changes=None,
+            trace_file=source.name if source is not None else None,
         )
-        if manifest["scan"] >= 2:
+        if source is not None:
+            manifest["scan"] = spec.scan  # the same file at every scan, and no diff trace
+        elif manifest["scan"] >= 2:
             diff = self.catalog.trace(self.diff_spec(endpoint, manifest["scan"])).manifest
             manifest["changes"] = {
                 **diff["changes"],
@@ -310,8 +327,8 @@ class ThreatResponseBackend:
             return self.catalog.trace(spec).size, spec.scan_time
 
         def diff_stat() -> tuple[int, float] | None:
-            if scan < 2:
-                return None  # the scanner writes a diff from its second scan on
+            if scan < 2 or self.trace_file(endpoint) is not None:
+                return None  # the scanner writes a diff from its second scan on; a provided file has none
             spec = self.diff_spec(endpoint, scan)
             return self.catalog.trace(spec).size, spec.scan_time
 
@@ -646,6 +663,13 @@ class ThreatResponseBackend:
         if scan < 1:
             raise ValueError("scan must be >= 1")
         self.store.put(ENDPOINT_STATE, endpoint.client_id, {"scan": scan, "at": self.now()})
+
+
+def _trace_sources(settings: Settings) -> TraceSources | None:
+    """The checked files of ``settings.traces_dir`` (TraceSourceError, a ValueError, when one is bad)."""
+    if not settings.traces_dir:
+        return None
+    return TraceSources.open(settings.traces_dir)
 
 
 def _fleet(settings: Settings) -> Fleet:

@@ -49,7 +49,16 @@ class TraceCatalog:
         return self._size
 
     def trace(self, spec: TraceSpec) -> GeneratedTrace:
-        """The generated trace for ``spec`` (built once, then served from memory)."""
+        """The generated trace for ``spec`` (built once, then served from memory).
+
+        A spec naming a ``source_file`` gets that file (read once, whatever the scan): see
+        :mod:`simulator.traces.sources`.
+        """
+        if spec.source_file is not None:
+            from simulator.traces.sources import load_trace_file
+
+            path = spec.source_file
+            return self._get(("source", path), lambda: load_trace_file(path), lambda t: t.size + 4096)
         # Later scans and diffs build on the cached chain of inventories; scan 1 needs none.
         chained = spec.scan > 1 or spec.diff
         return self._get(
@@ -81,15 +90,23 @@ class TraceCatalog:
         def build() -> bytes:
             return build_evidence_zip(trace_member_name(spec), self.trace(spec).data)
 
+        if spec.source_file is not None:  # one zip per file and member name, whatever the scan
+            return self._get(("zip", spec.source_file, trace_member_name(spec)), build, len)
         return self._get(("zip", spec), build, len)
 
     def inventory_sha256(self, spec: TraceSpec) -> str:
         """The full trace's inventory digest (``simulator.traces.diff.inventory_digest``), cached."""
 
         def build() -> str:
-            return inventory_digest(keyed(parse_ndjson(self.trace(spec).data)[1]))
+            data = self.trace(spec).data
+            if spec.source_file is not None:  # a file from anywhere: the client reads any layout
+                from simulator.traces.sources import trace_file_records
 
-        return self._get(("digest", spec), build, lambda _: 256)
+                return inventory_digest(keyed(trace_file_records(data)))
+            return inventory_digest(keyed(parse_ndjson(data)[1]))
+
+        key = ("digest", spec.source_file) if spec.source_file is not None else ("digest", spec)
+        return self._get(key, build, lambda _: 256)
 
     def clear(self) -> None:
         with self._lock:

@@ -85,6 +85,9 @@ class TraceSpec:
     scan_interval_s: float = 86_400.0
     churn: ChurnRates = field(default_factory=ChurnRates)  # how inventories change per scan
     diff: bool = False  # True: the diff trace of scan `scan` against scan - 1 (docs/cst-format.md)
+    # A real trace file served instead of a generated trace (serve --traces-dir: simulator/traces/sources.py):
+    # its checked, resolved path. Every field above but `path` then only places and dates the file.
+    source_file: str | None = None
 
 
 @dataclass(frozen=True)

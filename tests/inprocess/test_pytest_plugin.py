@@ -16,6 +16,7 @@ import client  # noqa: F401
 import simulator.app
 import simulator.server
 from simulator.clock import ManualClock
+from simulator.record.har import Exchange, HarWriter
 
 pytest_plugins = ["pytester"]
 
@@ -193,9 +194,96 @@ def test_socket(tanium_sim_server):
     assert left == []
 
 
+def write_recording(folder: Path) -> None:
+    """recordings/session.har: a connection polled twice (waiting, then connected), 250 ms each."""
+    with HarWriter(folder / "recordings" / "session.har") as har:
+        for status in ("waiting", "connected"):
+            har.add(
+                Exchange(
+                    "GET",
+                    "https://tanium.example/plugin/products/threat-response/api/v1/conns",
+                    status=200,
+                    request_headers=[("session", "<session-1>")],
+                    response_headers=[("content-type", "application/json")],
+                    response_body=b'[{"id": "remote:h:1:1", "status": "%s"}]' % status.encode(),
+                    time_ms=250,
+                )
+            )
+
+
+def test_the_replay_fixture_answers_from_a_recording(pytester: pytest.Pytester) -> None:
+    suite = pytester.mkpydir("suite")  # a relative recording is found next to the test file, not in the cwd
+    write_recording(suite)
+    (suite / "test_replayed.py").write_text(
+        ASYNC_HEADER
+        + """
+import httpx
+
+TR = "/plugin/products/threat-response/api/v1"
+
+
+def http(app, session="token-anything"):
+    transport = httpx.ASGITransport(app=app)
+    return httpx.AsyncClient(transport=transport, base_url="http://tanium-sim", headers={"session": session})
+
+
+async def test_strict(tanium_sim_replay, tanium_sim_clock):
+    app = tanium_sim_replay("recordings/session.har")
+    start = tanium_sim_clock.now()
+    async with http(app) as c:
+        statuses = [(await c.get(f"{TR}/conns")).json()[0]["status"] for _ in range(3)]
+        missing = await c.get(f"{TR}/tasks/1")
+    assert statuses == ["waiting", "connected", "connected"]
+    assert tanium_sim_clock.now() - start == 0.75  # the recorded 250 ms, three times, on the manual clock
+    assert missing.status_code == 404
+    assert missing.json()["text"].endswith(f"nearest recorded: GET {TR}/conns (differs in: path)")
+
+
+@pytest.mark.tanium_sim(endpoints=2)
+async def test_hybrid(tanium_sim_replay):
+    app = tanium_sim_replay("recordings/session.har", mode="hybrid", speed=0)
+    async with http(app, app.state.settings.token) as c:
+        assert (await c.get(f"{TR}/conns")).json()[0]["id"] == "remote:h:1:1"
+        fleet = (await c.get("/api/v2/system_status")).json()["data"]
+    assert len(fleet) == 3  # the marker's two endpoints and the trailing cache-info element
+
+
+def test_missing(tanium_sim_replay):
+    tanium_sim_replay("nope.har")
+"""
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=2, failed=1)
+    expected = f"tanium_sim_replay: {suite / 'nope.har'}: no such recording (a HAR file"
+    assert next(line for line in result.outlines if "no such recording" in line).startswith(expected)
+    assert "Traceback" not in result.stdout.str() and "During handling" not in result.stdout.str()
+
+
+@pytest.mark.sockets
+def test_the_replay_fixture_serves_a_recording_on_a_socket(pytester: pytest.Pytester) -> None:
+    write_recording(pytester.path)
+    pytester.makepyfile(
+        """
+import httpx
+
+
+def test_socket(tanium_sim_replay):
+    server = tanium_sim_replay.server("recordings/session.har", speed=0)
+    assert server.url.startswith("http://127.0.0.1:")
+    url = server.url + "/plugin/products/threat-response/api/v1/conns"
+    assert [httpx.get(url, headers={"session": "x"}).json()[0]["status"] for _ in range(2)] == [
+        "waiting", "connected"
+    ]
+"""
+    )
+    before = set(threading.enumerate())
+    run(pytester).assert_outcomes(passed=1)
+    assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
+
+
 def test_fixtures_and_options_are_documented(pytester: pytest.Pytester) -> None:
     fixtures = run(pytester, "--fixtures").stdout.str()
-    for name in ("clock", "sleep", "app", "http", "client", "server"):
+    for name in ("clock", "sleep", "app", "http", "client", "server", "replay"):
         assert f"tanium_sim_{name} -- " in fixtures
     assert "The simulator on a real socket" in fixtures
     helptext = run(pytester, "--help").stdout.str()
