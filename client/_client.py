@@ -1,4 +1,4 @@
-"""The low-level Threat Response client: one async method per API call (spec §1-§3).
+"""The low-level Threat Response client: one async method per API call (docs/api.md §1-§3).
 
 >>> async with AsyncTaniumClient("http://127.0.0.1:8443", token="token-abc") as client:  # doctest: +SKIP
 ...     raw_id = await client.connect("123")                # '"remote:undefined:123:"' decoded
@@ -76,7 +76,7 @@ from client._responses import (
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-"""Per-request timeouts when none are passed in: 60 s to read, 10 s to connect (spec §7)."""
+"""Per-request timeouts when none are passed in: 60 s to read, 10 s to connect (docs/api.md §7)."""
 
 
 # --------------------------------------------------------------------------- the client
@@ -291,7 +291,7 @@ class AsyncTaniumClient:
         return decode_current(await self._json("GET", "/api/v2/session/current"))
 
     async def system_status(self, *, page_size: int = 1000) -> list[SystemEndpoint]:
-        """``GET /api/v2/system_status``: every endpoint; ``computer_id`` is the clientId (spec §2).
+        """``GET /api/v2/system_status``: every endpoint; ``computer_id`` is the clientId (docs/api.md §2).
 
         Pages with the ``tanium-options`` header (``row_start``/``row_count``) and drops the trailing
         cache-info element platform lists end with.

@@ -1,7 +1,8 @@
 """Diff traces on the client side: apply one to a baseline inventory, and keep that inventory per endpoint.
 
-The rules are docs/cst-format.md "Diff traces" (spec §4): an inventory maps each record's identity
-``(path, fingerprint.kind, fingerprint.value, occurrence)`` to the record, and applying a diff is
+The rules are docs/cst-format.md "Diff traces" (docs/cst-trace.md §4): an inventory maps each
+record's identity ``(path, fingerprint.kind, fingerprint.value, occurrence)`` to the record, and
+applying a diff is
 ``current = baseline - removed - modified(old) + modified(new) + added``. :func:`apply_diff` reads the
 whole diff before touching anything and refuses it — :class:`DiffRejected`, one sentence saying why — when
 it is not a diff, its baseline scan id or record count is not the baseline's, a removed or modified key

@@ -1,4 +1,4 @@
-"""Typed views of the Threat Response API's JSON, one frozen dataclass per shape (spec §2-§6).
+"""Typed views of the Threat Response API's JSON, one frozen dataclass per shape (docs/api.md §2-§6).
 
 Each model has ``from_api(obj)`` that checks every field it keeps and raises
 :class:`~client._errors.ProtocolError` naming the field when one is missing or has the wrong type.
@@ -79,7 +79,7 @@ def _str_list(data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Connection:
-    """A Threat Response live connection (spec §4); several may exist for one ``client_id``."""
+    """A Threat Response live connection (docs/api.md §4); several may exist for one ``client_id``."""
 
     id: str
     client_id: str
@@ -199,7 +199,7 @@ class TaskResults:
 
 @dataclass(frozen=True)
 class Task:
-    """A ``fileDownload`` task (spec §5); ``terminal`` once COMPLETED, INCOMPLETE or ERROR."""
+    """A ``fileDownload`` task (docs/api.md §5); ``terminal`` once COMPLETED, INCOMPLETE or ERROR."""
 
     id: int
     status: str
@@ -288,7 +288,7 @@ class FileRequest:
 
 @dataclass(frozen=True)
 class Evidence:
-    """A file evidence item (spec §6); ``size`` is the original file's size, not the zip's."""
+    """A file evidence item (docs/api.md §6); ``size`` is the original file's size, not the zip's."""
 
     uuid: str
     hostname: str

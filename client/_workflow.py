@@ -1,4 +1,4 @@
-"""The AQtive Guard evidence workflow (spec §7): fetch one endpoint's CST trace, leave nothing behind.
+"""The AQtive Guard evidence workflow (docs/api.md §7): fetch one endpoint's CST trace, leave nothing behind.
 
 >>> async with AsyncTaniumClient(url, token=token) as client:  # doctest: +SKIP
 ...     result = await collect_trace(client, "123", dest=Path("out"))
@@ -187,7 +187,7 @@ def _may_have_acted(attempts: AttemptLog, exc: BaseException | None) -> bool:
 
 
 class EvidenceWorkflow:
-    """One run of spec §7 for one endpoint; use :func:`collect_trace`. Remembers what to clean up."""
+    """One run of docs/api.md §7 for one endpoint; use :func:`collect_trace`. Remembers what to clean up."""
 
     def __init__(
         self,
@@ -564,7 +564,7 @@ async def collect_trace(
     cleanup_on_failure: bool = True,
     reconcile_duplicates: bool = True,
 ) -> CollectResult:
-    """Runs spec §7 for ``client_id``; writes ``dest/<client_id>.cst.gz`` and returns what happened.
+    """Runs docs/api.md §7 for ``client_id``; writes ``dest/<client_id>.cst.gz`` and returns what happened.
 
     ``path`` defaults to the scanner's trace path for the endpoint's platform. ``deadline_s`` bounds
     the waits (connection, then task) from the start. A download failing its size, hash or zip check

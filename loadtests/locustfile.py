@@ -2,7 +2,7 @@
 
 Three user classes, each a traffic pattern real integrations produce:
 
-* :class:`EvidenceWorkflowUser`: the whole evidence workflow (spec §7) per iteration against a random
+* :class:`EvidenceWorkflowUser`: the whole evidence workflow (docs/api.md §7) per iteration against a random
   endpoint of the fleet; one ``WORKFLOW workflow`` event per completed workflow (its total time) and one
   ``WORKFLOW workflow failed`` event per failed one (its typed reason, e.g. ``connection_timeout``);
 * :class:`IngestionUser`: the same steps, then the evidence download streamed through the reference
@@ -416,7 +416,7 @@ class TaniumUser(FastHttpUser):
                 gevent.sleep(self.poll_s)
             yield attempt
 
-    # -- the workflow's steps (spec §7) ------------------------------------------------------------
+    # -- the workflow's steps (docs/api.md §7) ------------------------------------------------------------
     def connect(self, client_id: str, deadline: float) -> str:
         self.call(
             "POST",

@@ -1,4 +1,4 @@
-"""``tanium-sim collect``: fetch CST traces from many endpoints through Threat Response (spec §7).
+"""``tanium-sim collect``: fetch CST traces from many endpoints through Threat Response (docs/api.md §7).
 
     tanium-sim collect --url http://127.0.0.1:8443 --token token-abc --all --out out --concurrency 16
     TANIUM_URL=... TANIUM_USERNAME=u TANIUM_PASSWORD=p tanium-sim collect --client-id 101 102
@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "collect",
         help="collect endpoints' CST traces through Threat Response (connect, fetch, download, clean up)",
-        description="Collect CST traces through the Threat Response API (spec §7), leaving nothing behind.",
+        description="Collect CST traces through the Threat Response API (docs/api.md §7), "
+        "leaving nothing behind.",
     )
     p.add_argument("--url", help="server base URL (default: $TANIUM_URL)")
     p.add_argument("--token", help="API token (default: $TANIUM_TOKEN)")

@@ -1,4 +1,4 @@
-"""Diff traces (spec §4, docs/cst-format.md "Diff traces"): what changed between two full scans.
+"""Diff traces (docs/cst-trace.md §4, docs/cst-format.md "Diff traces"): what changed between two full scans.
 
 An inventory is a mapping from a record's identity — ``(path, fingerprint.kind, fingerprint.value,
 occurrence)``, the occurrence counting earlier records with the same triple in the same file — to the

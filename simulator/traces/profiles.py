@@ -1,4 +1,4 @@
-"""Trace size profiles (spec §5) and the rates at which findings are planted.
+"""Trace size profiles (docs/cst-trace.md §5) and the rates at which findings are planted.
 
 A profile fixes the number of records (drawn per endpoint from its range) and the share that is not
 a trust-store root; the rest of the trace is filled with trust stores. Planted findings live in the

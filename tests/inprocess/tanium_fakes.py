@@ -1,6 +1,6 @@
 """Test doubles for the reference client: a respx Threat Response, an evidence zip, a fake clock.
 
-``FakeTanium`` is the spec §7 happy path as respx routes (data, one attribute per route); a test swaps
+``FakeTanium`` is the docs/api.md §7 happy path as respx routes (data, one attribute per route); a test swaps
 one route's side effect to inject the failure it is about, then asserts on ``route.called``.
 """
 
@@ -90,7 +90,7 @@ def _zipcrypto_encrypt(data: bytes, password: bytes) -> bytes:
 
 
 def zipcrypto_zip(members: dict[str, bytes], password: bytes = b"infected") -> bytes:
-    """A stored (uncompressed) ZipCrypto zip: what Threat Response serves as evidence (spec §6)."""
+    """A stored (uncompressed) ZipCrypto zip: what Threat Response serves as evidence (docs/api.md §6)."""
     local = bytearray()
     central = bytearray()
     for name, data in members.items():

@@ -1,4 +1,5 @@
-"""The spec §7 workflow against respx: every branch, the typed error, and that cleanup still happened."""
+"""The docs/api.md §7 workflow against respx: every branch, the typed error, and that cleanup
+still happened."""
 
 from __future__ import annotations
 
