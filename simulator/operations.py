@@ -11,6 +11,7 @@ Operation names (``connect``, ``get_task``, ...) are what scenarios, the request
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 TR = "/plugin/products/threat-response/api/v1"
@@ -94,4 +95,36 @@ OPERATIONS: tuple[Operation, ...] = (
 # What fault rules and latency can name: every operation outside the control namespace.
 VENDOR_OPERATIONS: tuple[str, ...] = tuple(op.name for op in OPERATIONS if not op.control)
 
-__all__ = ["CONTROL_PREFIX", "OPERATIONS", "TR", "VENDOR_OPERATIONS", "Operation"]
+
+def _pattern(path: str) -> re.Pattern[str]:
+    regex = ""
+    for part in re.split(r"(\{[^}]+\})", path):
+        if part.startswith("{"):
+            name, _, converter = part[1:-1].partition(":")
+            regex += f"(?P<{name}>.+)" if converter == "path" else f"(?P<{name}>[^/]+)"
+        else:
+            regex += re.escape(part)
+    return re.compile(regex + r"\Z")
+
+
+_PATTERNS = tuple((op, _pattern(op.path)) for op in OPERATIONS)
+
+
+def match_operation(method: str, path: str) -> tuple[Operation, re.Match[str]] | None:
+    """The operation of the table a request is, with the match of its path parameters (outside the app:
+    recordings, replay, conformance; the app itself routes through Starlette). HEAD matches GET.
+
+    >>> op, m = match_operation("GET", "/plugin/products/threat-response/api/v1/tasks/7")
+    >>> op.name, m["task_id"]
+    ('get_task', '7')
+    """
+    method = method.upper()
+    for op, pattern in _PATTERNS:
+        if op.method == method or (method == "HEAD" and op.method == "GET"):
+            found = pattern.match(path)
+            if found is not None:
+                return op, found
+    return None
+
+
+__all__ = ["CONTROL_PREFIX", "OPERATIONS", "TR", "VENDOR_OPERATIONS", "Operation", "match_operation"]

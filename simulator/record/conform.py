@@ -42,7 +42,7 @@ from urllib.parse import quote, unquote, urlencode
 
 import httpx
 
-from simulator.operations import OPERATIONS, Operation
+from simulator.operations import Operation, match_operation
 from simulator.record.har import Exchange
 
 DEFAULT_MAX_POLLS = 60
@@ -429,41 +429,6 @@ class ConformReport:
 
 
 # --------------------------------------------------------------------------- requests to operations
-
-
-@dataclass(frozen=True)
-class _Route:
-    operation: Operation
-    pattern: re.Pattern[str]
-
-
-def _route(op: Operation) -> _Route:
-    regex = ""
-    for part in re.split(r"(\{[^}]+\})", op.path):
-        if part.startswith("{"):
-            name, _, converter = part[1:-1].partition(":")
-            regex += f"(?P<{name}>.+)" if converter == "path" else f"(?P<{name}>[^/]+)"
-        else:
-            regex += re.escape(part)
-    return _Route(op, re.compile(regex + r"\Z"))
-
-
-_ROUTES = tuple(_route(op) for op in OPERATIONS)
-
-
-def match_operation(method: str, path: str) -> tuple[Operation, re.Match[str]] | None:
-    """The operation of the table a request is (its path as sent: percent-encoded), with the match.
-
-    >>> op, m = match_operation("GET", "/plugin/products/threat-response/api/v1/tasks/7")
-    >>> op.name, m["task_id"]
-    ('get_task', '7')
-    """
-    for route in _ROUTES:
-        if route.operation.method == method.upper():
-            found = route.pattern.match(path)
-            if found:
-                return route.operation, found
-    return None
 
 
 # --------------------------------------------------------------------------- targets

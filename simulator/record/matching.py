@@ -27,23 +27,19 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import orjson
-from starlette.routing import compile_path
 
-from simulator.operations import OPERATIONS
+from simulator.operations import match_operation
 
 PLACEHOLDER = re.compile(r"<[A-Za-z][\w.-]*>")  # what the recording proxy writes in place of a secret
 MATCHED_HEADERS = ("tanium-options",)  # request headers that change the answer (platform paging)
-_TEMPLATES = [(op.name, op.method, compile_path(op.path)[0]) for op in OPERATIONS if not op.control]
 
 
 def resolve(method: str, path: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The operation and path parameters of a (decoded) path; ``("", ())`` outside the route table."""
-    for name, op_method, regex in _TEMPLATES:
-        if op_method == method or (method == "HEAD" and op_method == "GET"):
-            found = regex.match(path)
-            if found is not None:
-                return name, tuple(sorted(found.groupdict().items()))
-    return "", ()
+    found = match_operation(method, path)
+    if found is None or found[0].control:
+        return "", ()
+    return found[0].name, tuple(sorted(found[1].groupdict().items()))
 
 
 def normalize(value: Any) -> Any:
