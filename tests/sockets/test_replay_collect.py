@@ -9,9 +9,6 @@ the live ones, byte for byte: the recorded evidence zips are served back and pas
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +21,7 @@ from simulator.record.har import read_har
 from simulator.server import BackgroundServer
 from simulator.settings import Lifecycle, Settings
 from tests.record_helpers import record_collect
+from tests.serve_process import serve_process
 
 pytestmark = [pytest.mark.sockets, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,35 +31,9 @@ DEADLINE_S = 20.0
 @contextmanager
 def serve_replay(har: Path, *extra: str) -> Iterator[str]:
     """A ``tanium-sim serve --replay HAR`` process; its announced URL."""
-    command = [sys.executable, "-m", "simulator", "serve", "--port", "0", "--replay", str(har), *extra]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    announced = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if "serving http" in line:
-                announced.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        if not announced.wait(DEADLINE_S):
-            raise AssertionError(f"serve --replay did not start: {''.join(lines)[-2000:]}")
+    with serve_process("--replay", str(har), *extra) as (url, lines):
         assert lines[0].startswith(f"tanium-sim replaying {har}: ")
-        yield next(w for line in lines for w in line.split() if w.startswith("http://"))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        reader.join(10)
-        assert proc.stdout is not None
-        proc.stdout.close()
+        yield url
 
 
 def traces(folder: Path) -> dict[str, bytes]:

@@ -10,7 +10,6 @@ import hashlib
 import io
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -22,12 +21,12 @@ import httpx
 import pytest
 
 from tests.redis_server import RedisServer
+from tests.serve_process import ROOT, serve_process
 
 pytestmark = [pytest.mark.sockets, pytest.mark.redis]
 TR = "/plugin/products/threat-response/api/v1"
 TOKEN = "token-5a5a5a5a5a5a5a5a"
 ADMIN = "shared-admin"
-ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 20.0
 T = TypeVar("T")
 
@@ -35,8 +34,8 @@ T = TypeVar("T")
 class Serve:
     """One `tanium-sim serve` process; its announced URL once it listens."""
 
-    def __init__(self, proc: subprocess.Popen[str], url: str, lines: list[str]) -> None:
-        self.proc, self.url, self.lines = proc, url, lines
+    def __init__(self, url: str, lines: list[str]) -> None:
+        self.url, self.lines = url, lines
 
     def client(self, **headers: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"session": TOKEN, **headers}, timeout=10)
@@ -47,36 +46,9 @@ class Serve:
 
 @contextmanager
 def serve(store: str, *extra: str) -> Iterator[Serve]:
-    command = [sys.executable, "-m", "simulator", "serve", "--port", "0", "--store", store]
-    command += ["--seed", "3", "--endpoints", "6", "--token", TOKEN, "--admin-token", ADMIN, *extra]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    announced = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if "serving http" in line:
-                announced.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        if not announced.wait(DEADLINE_S):
-            raise AssertionError(f"serve did not start: {''.join(lines)[-2000:]}")
-        url = next(w for line in lines for w in line.split() if w.startswith("http://"))
-        yield Serve(proc, url, lines)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        reader.join(10)
-        assert proc.stdout is not None
-        proc.stdout.close()
+    credentials = ("--seed", "3", "--endpoints", "6", "--token", TOKEN, "--admin-token", ADMIN)
+    with serve_process("--store", store, *credentials, *extra) as (url, lines):
+        yield Serve(url, lines)
 
 
 def until(check: Callable[[], T | None], what: str) -> T:
