@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from simulator.errors import ServiceUnavailable
 from simulator.journal import Journal, JournalEntry
 from simulator.metrics import Metrics, _Exporter
-from simulator.state.redis_store import RedisStore, dumps, loads
+from simulator.state.redis_store import RedisStore, _unavailable, dumps, loads
 
 if TYPE_CHECKING:
     from simulator.faults.rules import FaultRule, RuleSet, SharedCounter
@@ -218,8 +218,6 @@ class SharedControl:
 
     def call(self, fn: Callable[[redis.Redis], Any]) -> Any:
         """One Redis call; an outage becomes the vendor's 503 envelope (see RedisStore)."""
-        from simulator.state.redis_store import _unavailable
-
         try:
             return fn(self.client)
         except redis.RedisError as exc:

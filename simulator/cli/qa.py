@@ -116,9 +116,11 @@ def _run(args: argparse.Namespace) -> int:
         from simulator.state.store import open_store
 
         try:
-            open_store(args.store).check()  # type: ignore[attr-defined]
+            probe = open_store(args.store)
+            probe.check()  # type: ignore[attr-defined]
         except (ValueError, ConnectionError) as exc:
             raise UsageError(f"{exc}; start Redis or fix --store") from None
+        probe.close()  # type: ignore[attr-defined]
     progress = Console(stderr=True)
 
     def on_run(run: RunResult) -> None:
