@@ -2,8 +2,8 @@
 
 Every sub-command lives in this package: ``run``, ``serve``, ``trace`` (generate, diff, apply, inspect,
 validate), ``collect``, ``scenario``, ``qa``, ``tls``, ``runbook``, ``record`` and ``conform``, with the
-argparse types they share in :mod:`simulator.cli.types`. The reference client is a library the handlers call through its
-public names (``from client import ...``); it knows nothing of this package.
+argparse types they share in :mod:`simulator.cli.types`. The reference client is a library the
+handlers call through its public names (``from client import ...``); it knows nothing of this package.
 
 Each module exposes ``register(subparsers)`` and sets ``func`` (returning an exit code) on its parser.
 Heavy imports (the client, httpx, rich, the simulator itself) happen inside the handlers so
