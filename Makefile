@@ -6,7 +6,7 @@ SIM    := $(VENV)/bin/tanium-sim
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: install install-redis run serve test check qa loadtest loadtest-distributed bench clean
+.PHONY: install install-redis install-chromium run serve test check qa loadtest loadtest-screenshot loadtest-distributed bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP) install-redis  ## create .venv and install the project with its dev tools (+ redis-server)
+install: $(STAMP) install-redis install-chromium  ## create .venv and install the project with its dev tools (+ redis-server, chromium)
 
 # The Redis tier of the tests and `make loadtest-distributed` need a redis-server (or valkey-server);
 # nothing else does. Installed with apt-get when root; otherwise one line says how. Never fails.
@@ -26,6 +26,18 @@ install-redis:  ## install redis-server with apt-get when missing (root only; pr
 		|| echo "install-redis: apt-get could not install redis-server; the Redis tier of the tests will skip"; \
 	else \
 		echo "install-redis: no redis-server: run 'sudo apt-get install redis-server' (or set TANIUM_SIM_REDIS_SERVER) for the Redis tests and make loadtest-distributed"; \
+	fi
+
+# The browser tests (tests/browser) and `make screenshots` drive the system's Chromium through Playwright
+# (no browser download). Installed with apt-get when root; otherwise one line says how. Never fails.
+CHROMIUM ?= $(or $(TANIUM_SIM_CHROMIUM),/usr/bin/chromium)
+install-chromium:  ## install chromium with apt-get when missing (root only; prints how otherwise)
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+		|| echo "install-chromium: apt-get could not install chromium; the browser tests will skip"; \
+	else \
+		echo "install-chromium: no $(CHROMIUM): run 'sudo apt-get install chromium' (or set TANIUM_SIM_CHROMIUM) for the browser tests and make screenshots"; \
 	fi
 
 run: $(STAMP)  ## the main job end to end: simulator + collect every endpoint + inventory summary
@@ -43,12 +55,16 @@ check: $(STAMP)  ## formatting, lint and types
 	$(VENV)/bin/mypy
 
 # The CI-sized fault matrix; the full one (docs/qa.md): make qa QA_SEEDS=10 QA_ENDPOINTS=20
+# Against a running `serve --clock manual` (any --workers/--store, docs/scaling.md):
+#   TANIUM_SIM_ADMIN_TOKEN=<its admin token> make qa QA_URL=http://127.0.0.1:8080
 QA_SEEDS     ?= 2
 QA_ENDPOINTS ?= 3
+QA_URL       ?=
+QA_WORLD     := $(if $(QA_URL),--url $(QA_URL),--seeds $(QA_SEEDS))
 
-qa: $(STAMP)  ## every scenario × QA_SEEDS seeds × QA_ENDPOINTS endpoints, reference client; JUnit/JSON in reports/
+qa: $(STAMP)  ## every scenario × QA_SEEDS seeds × QA_ENDPOINTS endpoints (or the server at QA_URL); reports/
 	@mkdir -p reports
-	$(SIM) qa --seeds $(QA_SEEDS) --endpoints $(QA_ENDPOINTS) \
+	$(SIM) qa $(QA_WORLD) --endpoints $(QA_ENDPOINTS) \
 		--junit reports/qa-junit.xml --json reports/qa.json $(ARGS)
 
 # Load test knobs: make loadtest LOADTEST_TIME=5m LOADTEST_USERS=40 LOADTEST_ARGS="--slo-p95-workflow-s 3"
@@ -56,11 +72,29 @@ LOADTEST_TIME  ?= 60s
 LOADTEST_USERS ?= 12
 LOADTEST_ARGS  ?=
 
-loadtest: $(STAMP)  ## simulator on 127.0.0.1 + Locust headless for LOADTEST_TIME; CSV/HTML in reports/; exit = SLO verdict
+# Beside Locust's loadtest.html: loadtest-summary.html (SLO verdicts, settings, plots; loadtests/report.py).
+loadtest: $(STAMP)  ## simulator on 127.0.0.1 + Locust headless for LOADTEST_TIME; CSV/HTML/summary in reports/; exit = SLO verdict
 	@mkdir -p reports
 	$(VENV)/bin/locust -f loadtests/locustfile.py --headless --start-simulator --sim-endpoints 10000 \
 		--working-set 32 -u $(LOADTEST_USERS) -r $(LOADTEST_USERS) -t $(LOADTEST_TIME) --stop-timeout 15 \
 		--csv reports/loadtest --html reports/loadtest.html --only-summary $(LOADTEST_ARGS)
+
+# A PNG of the summary page, taken by headless Chromium (the page has no JavaScript): make loadtest first.
+LOADTEST_SUMMARY    ?= reports/loadtest-summary.html
+LOADTEST_SCREENSHOT ?= reports/loadtest-summary.png
+SCREENSHOT_SIZE     ?= 1280,2200
+CHROMIUM            ?= /usr/bin/chromium
+
+loadtest-screenshot:  ## PNG (SCREENSHOT_SIZE) of reports/loadtest-summary.html with headless Chromium
+	@test -f "$(LOADTEST_SUMMARY)" || { echo "loadtest-screenshot: no $(LOADTEST_SUMMARY): run make loadtest first"; exit 1; }
+	@command -v "$(CHROMIUM)" >/dev/null || { echo "loadtest-screenshot: no $(CHROMIUM): apt-get install chromium, or CHROMIUM=path"; exit 1; }
+	@profile=$$(mktemp -d) && rm -f "$(LOADTEST_SCREENSHOT)" && \
+	"$(CHROMIUM)" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$$profile" \
+		--window-size=$(SCREENSHOT_SIZE) --screenshot="$(abspath $(LOADTEST_SCREENSHOT))" \
+		"file://$(abspath $(LOADTEST_SUMMARY))" >"$$profile.log" 2>&1; \
+	rm -rf "$$profile"; \
+	if [ -s "$(LOADTEST_SCREENSHOT)" ]; then rm -f "$$profile.log"; echo "$(LOADTEST_SCREENSHOT)"; \
+	else cat "$$profile.log"; rm -f "$$profile.log"; echo "loadtest-screenshot: Chromium wrote no $(LOADTEST_SCREENSHOT)"; exit 1; fi
 
 # Several simulator processes on one Redis, loaded by Locust in several processes (docs/scaling.md):
 # make loadtest-distributed SIM_WORKERS=4 LOCUST_PROCESSES=4 REDIS_URL=redis://10.0.0.5:6379/0
@@ -73,6 +107,9 @@ loadtest-distributed: $(STAMP)  ## Redis + serve --workers SIM_WORKERS --store +
 	$(PY) loadtests/distributed.py --sim-workers $(SIM_WORKERS) --locust-processes $(LOCUST_PROCESSES) \
 		--redis-url "$(REDIS_URL)" --users $(LOADTEST_USERS) --time $(LOADTEST_TIME) \
 		--reports $(DISTRIBUTED_REPORTS) -- $(LOADTEST_ARGS)
+
+screenshots: $(STAMP) install-chromium  ## docs/img/console*.png and qa-heatmap.png (docs/console.md), drawn by Chromium
+	TANIUM_SIM_CHROMIUM=$(CHROMIUM) $(PY) -m tests.browser.screenshots docs/img
 
 bench: $(STAMP)  ## every loadtests/bench_*.py; figures, machine, date and command into loadtests/RESULTS.md
 	$(PY) loadtests/bench_all.py $(ARGS)

@@ -6,7 +6,9 @@
 ...     page = await client.list_evidence(limit=50, sort="-downloaded")
 
 Every request carries the ``session`` header. With ``username``/``password`` the client logs in on
-first use and, on a 403, logs in again once and retries the request once. Every failure is one of
+first use and, on a 403, logs in again once and retries the request once, with the new session (the
+server keeps answering 403 to the expired one; only a policy with ``resend_stale_session``, a bug kept
+for the QA matrix, retries with the old one). Every failure is one of
 the types in :mod:`client._errors`, and what comes back is translated in ONE place,
 :mod:`client._responses`: :func:`~client._responses.transport_error` for httpx exceptions,
 :func:`~client._responses.status_error` for error statuses, :func:`~client._responses.parse_json`
@@ -122,6 +124,8 @@ class AsyncTaniumClient:
         self._domain = domain
         self._timeout = timeout
         self._policy: RequestPolicy = policy or SingleAttempt()
+        # Broken on purpose when set (client._policy.RequestPolicy): the 403 retry reuses the old session.
+        self._resend_stale_session = bool(getattr(self._policy, "resend_stale_session", False))
         self._login_lock = asyncio.Lock()
         self._http = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, transport=transport, verify=verify
@@ -189,8 +193,9 @@ class AsyncTaniumClient:
             await response.aclose()
             await self._relogin(session)
             relogged = True
+            retry_session = session if self._resend_stale_session else self._session
             response = await self._send_once(
-                method, path, body=body, params=params, headers=headers, session=self._session, stream=stream
+                method, path, body=body, params=params, headers=headers, session=retry_session, stream=stream
             )
         if response.is_error:
             try:

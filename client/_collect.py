@@ -12,16 +12,21 @@ PosixPath('out/summary.json')
 
 :func:`collect_endpoint` collects one endpoint (the full trace, or with ``diff`` the diff trace against
 the inventory kept in ``out``) and never raises for a failed endpoint: its :class:`EndpointOutcome`
-says why. :func:`collect_many` lists the fleet (``all``) and collects every endpoint with bounded
-concurrency on one client (one session), reporting each finished endpoint to a
-:class:`CollectProgress` if given one. :func:`write_summary` writes ``out/summary.json`` (no credential
-in it).
+says why. :func:`collect_many` lists the fleet (``all``), or checks the given client ids against it
+(an id the fleet does not list fails at once, reason ``unknown_endpoint``, instead of waiting out the
+deadline for a connection that never comes), and collects every endpoint with bounded concurrency on
+one client (one session), reporting each finished endpoint to a :class:`CollectProgress` if given one.
+A certificate the client refuses is described once (:func:`server_certificate_note`: the issuer and the
+SHA-256 fingerprint of the CA the server sends, against those of ``--ca-bundle``) and that note ends
+every ``tls`` failure's message. :func:`write_summary` writes ``out/summary.json`` (no credential in it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field, replace
@@ -30,6 +35,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from client._client import AsyncTaniumClient
 from client._diff import collect_inventory
@@ -115,6 +122,84 @@ class CollectProgress(Protocol):
 
     def stop(self) -> None:
         """Every endpoint is done (or the collection was interrupted)."""
+
+
+def _fingerprint(der: bytes) -> str:
+    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+
+
+def _common_name(name: x509.Name) -> str:
+    cns = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(cns[0].value) if cns else name.rfc4514_string()
+
+
+def _peer_chain(url: str, timeout_s: float) -> list[bytes]:
+    """The certificates the server at ``url`` sends (DER, its own first), NOT verified: diagnosis only."""
+    target = httpx.URL(url)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    host = target.host
+    with (
+        socket.create_connection((host, target.port or 443), timeout=timeout_s) as raw,
+        ctx.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        public = getattr(tls, "get_unverified_chain", None)  # Python 3.13+
+        inner = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)  # 3.10-3.12
+        if public is not None:
+            return [bytes(der) for der in public() or []]
+        if inner is not None:
+            import _ssl
+
+            return [cert.public_bytes(_ssl.ENCODING_DER) for cert in inner() or []]
+        leaf = tls.getpeercert(binary_form=True)
+        return [leaf] if leaf else []
+
+
+def server_certificate_note(url: str, ca_bundle: Path | None = None, *, timeout_s: float = 10.0) -> str:
+    """Who signed the certificate of the https server at ``url``, to compare with the CA one trusts.
+
+    ``""`` when it cannot be told (plain HTTP, no answer) or when ``ca_bundle`` holds the very CA that
+    signed it (then trust is not the problem). The CA's fingerprint is the SHA-256 that
+    ``tanium-sim tls export-ca`` and ``keytool -list`` print; the simulator sends its CA after its
+    certificate, a server that does not gets the issuer's name and key id instead.
+
+    >>> server_certificate_note("https://127.0.0.1:8443", Path("ca.pem"))  # doctest: +SKIP
+    "its certificate was issued by 'tanium-sim local CA 1f2e3d4c' (CA SHA-256 3F:9A:...); ca.pem holds ..."
+    """
+    if httpx.URL(url).scheme != "https":
+        return ""
+    try:
+        chain = [x509.load_der_x509_certificate(der) for der in _peer_chain(url, timeout_s)]
+    except (OSError, ValueError):  # ssl.SSLError is an OSError: not TLS at all, or no answer
+        return ""
+    if not chain:
+        return ""
+    trusted: list[x509.Certificate] = []
+    if ca_bundle is not None:
+        try:
+            trusted = x509.load_pem_x509_certificates(ca_bundle.read_bytes())
+        except (OSError, ValueError):
+            trusted = []
+    held = [_fingerprint(c.public_bytes(Encoding.DER)) for c in trusted]
+    leaf = chain[0]
+    issuer = _common_name(leaf.issuer)
+    signer = next((c for c in chain[1:] if c.subject == leaf.issuer), None)
+    if signer is not None:
+        signer_sha = _fingerprint(signer.public_bytes(Encoding.DER))
+        if signer_sha in held:
+            return ""  # the right CA is trusted: the sentence already names the problem (date, name)
+        note = f"its certificate was issued by {issuer!r} (CA SHA-256 {signer_sha})"
+    else:
+        try:
+            key_id = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+        except x509.ExtensionNotFound:
+            key_id = None
+        known = f" (CA key id {key_id.hex(':').upper()})" if key_id else ""
+        note = f"its certificate was issued by {issuer!r}{known}, a CA the server did not send"
+    if ca_bundle is not None:
+        more = f" and {len(held) - 3} more" if len(held) > 3 else ""
+        note += f"; {ca_bundle} holds SHA-256 {', '.join(held[:3]) or 'no certificate'}{more}"
+    return note
 
 
 def _read_inventory(path: Path) -> dict[str, Any]:
@@ -205,17 +290,40 @@ async def collect_many(
         transport=transport,
     ) as client:
         client_ids = list(options.client_ids)
-        if options.all:
-            try:
-                client_ids = list(dict.fromkeys(e.computer_id for e in await client.system_status()))
-            except TaniumError as exc:
-                return [], f"could not list the endpoints: {exc}"
+        listed: set[str] | None = None
+        try:
+            fleet = [e.computer_id for e in await client.system_status()]
+        except TaniumError as exc:
+            if options.all:
+                note = await _tls_note(options, exc.reason)
+                return [], f"could not list the endpoints: {exc}{note}"
+            # For explicit ids the listing is only a courtesy (the token may lack that permission).
+        else:
+            listed = set(fleet)
+            if options.all:
+                client_ids = list(dict.fromkeys(fleet))
         outcomes = [EndpointOutcome(cid) for cid in client_ids]
         semaphore = asyncio.Semaphore(options.concurrency)
+        note_lock = asyncio.Lock()
+        notes: dict[str, str] = {}
 
         async def one(index: int) -> None:
+            cid = client_ids[index]
             async with semaphore:
-                outcomes[index] = await collect_endpoint(client, client_ids[index], options)
+                if listed is not None and cid not in listed:
+                    outcomes[index] = EndpointOutcome(
+                        cid,
+                        reason="unknown_endpoint",
+                        message=f"endpoint {cid} is unknown or offline: the server's system status does not "
+                        "list it; check the client id",
+                    )
+                else:
+                    outcomes[index] = await collect_endpoint(client, cid, options)
+                if outcomes[index].reason == "tls":
+                    async with note_lock:  # one probe of the server, however many endpoints fail
+                        if "tls" not in notes:
+                            notes["tls"] = await _tls_note(options, "tls")
+                    outcomes[index].message = f"{outcomes[index].message}{notes['tls']}"
                 if progress is not None:
                     progress.update(outcomes[index])
 
@@ -229,6 +337,14 @@ async def collect_many(
             if progress is not None:
                 progress.stop()
     return outcomes, None
+
+
+async def _tls_note(options: CollectOptions, reason: str | None) -> str:
+    if reason != "tls" or options.insecure:
+        return ""
+    timeout = min(10.0, options.request_timeout_s)
+    note = await asyncio.to_thread(server_certificate_note, options.url, options.ca_bundle, timeout_s=timeout)
+    return f" ({note})" if note else ""
 
 
 def transfer_totals(outcomes: list[EndpointOutcome]) -> dict[str, Any]:

@@ -19,6 +19,8 @@
     │                             content type, a missing field)
     └── WorkflowError             the API worked but the evidence workflow could not finish
         ├── ConnectionTimedOut    the endpoint never connected (status ``timeout`` or our deadline)
+        ├── ConnectionAmbiguous   another client connected the endpoint at the same moment: which new
+        │                         connection is ours cannot be told
         ├── TaskFailed            the file task ended ERROR or INCOMPLETE (or never ended)
         ├── EvidenceMissing       the task completed but no file evidence can be found
         ├── IntegrityError        the download does not match its size or ``transferHash``, or the zip is bad
@@ -138,6 +140,12 @@ class ConnectionTimedOut(WorkflowError):
     """The endpoint never became ``connected``."""
 
     reason = "connection_timeout"
+
+
+class ConnectionAmbiguous(WorkflowError):
+    """Two new connections to the endpoint appeared after our connect, and neither is known to be ours."""
+
+    reason = "connection_ambiguous"
 
 
 class TaskFailed(WorkflowError):

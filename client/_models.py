@@ -343,47 +343,80 @@ class EvidencePage:
         )
 
 
+def _int_field(data: Mapping[str, Any], key: str, where: str) -> int | None:
+    """An optional integer field that a client would read with ``int()``: an int, or a string of digits."""
+    value = data.get(key)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return opt(data, key, int, where)
+
+
 @dataclass(frozen=True)
 class FileInfo:
-    """``GET /conns/{cid}/file/info/{path}``: a file on the endpoint. ``raw`` keeps every field."""
+    """``GET /conns/{cid}/file/info/{path}``: a file on the endpoint. ``raw`` keeps every field of ``info``.
+
+    ``path`` is the file's full path (``canonicalPath``, else ``name``); ``asked_path`` the path as the
+    request named it. Dates are epoch **milliseconds** and ``permissions`` the mode bits (438 = 0o666).
+
+    >>> FileInfo.from_api({"cid": "remote:web-01:123:2", "path": "/opt/t.gz", "info": {"name": "/opt/t.gz",
+    ...     "canonicalPath": "/opt/t.gz", "permissions": 438, "createdDate": 1631090906852}}).permissions
+    438
+    """
 
     path: str
     name: str | None = None
     canonical_path: str | None = None
     size: int | None = None
     type: str | None = None
-    permissions: str | None = None
-    created_date: object = None  # the spec does not say whether these are ms or ISO strings
-    modified_date: object = None
+    permissions: int | None = None
+    created_date: int | None = None
+    modified_date: int | None = None
+    session_id: str | None = None
+    cid: str | None = None
+    asked_path: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_api(cls, data: object) -> FileInfo:
+        """From the whole answer ``{"sessionId", "cid", "path", "info": {...}}``."""
+        answer = obj(data, "file info answer")
         where = "file info"
-        d = obj(data, where)
+        d = obj(req(answer, "info", dict, "file info answer"), where)
+        canonical = opt(d, "canonicalPath", str, where)
+        name = opt(d, "name", str, where)
+        asked = opt(answer, "path", str, "file info answer")
+        path = canonical or name or asked
+        if path is None:
+            raise ProtocolError(
+                "the server's file info names no path (no canonicalPath, name or path): "
+                "the server does not follow the Threat Response API (or this client is out of date)"
+            )
         return cls(
-            path=req(d, "path", str, where),
-            name=opt(d, "name", str, where),
-            canonical_path=opt(d, "canonicalPath", str, where),
+            path=path,
+            name=name,
+            canonical_path=canonical,
             size=opt(d, "size", int, where),
             type=opt(d, "type", str, where),
-            permissions=opt(d, "permissions", str, where),
-            created_date=d.get("createdDate"),
-            modified_date=d.get("modifiedDate"),
+            permissions=_int_field(d, "permissions", where),
+            created_date=_int_field(d, "createdDate", where),
+            modified_date=_int_field(d, "modifiedDate", where),
+            session_id=opt(answer, "sessionId", str, "file info answer"),
+            cid=opt(answer, "cid", str, "file info answer"),
+            asked_path=asked,
             raw=dict(d),
         )
 
 
 @dataclass(frozen=True)
 class DirEntry:
-    """One entry of ``GET /conns/{cid}/file/list/{path}``."""
+    """One entry of ``GET /conns/{cid}/file/list/{path}``: ``name`` is the bare name; types as in FileInfo."""
 
     name: str
     type: str | None = None
     size: int | None = None
-    permissions: str | None = None
-    created_date: object = None
-    modified_date: object = None
+    permissions: int | None = None
+    created_date: int | None = None
+    modified_date: int | None = None
 
     @classmethod
     def from_api(cls, data: object) -> DirEntry:
@@ -393,9 +426,9 @@ class DirEntry:
             name=req(d, "name", str, where),
             type=opt(d, "type", str, where),
             size=opt(d, "size", int, where),
-            permissions=opt(d, "permissions", str, where),
-            created_date=d.get("createdDate"),
-            modified_date=d.get("modifiedDate"),
+            permissions=_int_field(d, "permissions", where),
+            created_date=_int_field(d, "createdDate", where),
+            modified_date=_int_field(d, "modifiedDate", where),
         )
 
 

@@ -47,13 +47,22 @@ Attempt = Callable[[], Awaitable[httpx.Response]]
 
 
 class RequestPolicy(Protocol):
-    """Runs one request's attempts. ``attempt()`` raises typed :mod:`client._errors` on failure."""
+    """Runs one request's attempts. ``attempt()`` raises typed :mod:`client._errors` on failure.
+
+    A policy may also carry ``resend_stale_session = True`` (:class:`client._retry.RetryPolicy` takes it
+    as an argument; absent means False): the client then answers a 403 by logging in again but repeats
+    the request with the session that just failed. That is a bug, kept only so the QA matrix can show it
+    catches a client that re-logs in and goes on sending the expired session (``tanium-sim qa --client
+    stale-session``).
+    """
 
     async def execute(self, context: RequestContext, attempt: Attempt) -> httpx.Response: ...
 
 
 class SingleAttempt:
     """The default policy: run each request once, never retry."""
+
+    resend_stale_session = False
 
     async def execute(self, context: RequestContext, attempt: Attempt) -> httpx.Response:
         return await attempt()

@@ -116,6 +116,8 @@ def _timeout_kind(exc: httpx.TimeoutException, timeout: httpx.Timeout) -> tuple[
 _CERT_EXPIRED, _CERT_NOT_YET_VALID = {10}, {9}
 _CERT_NAME_MISMATCH = {62, 63, 64}  # hostname, email, IP address
 _CERT_UNTRUSTED = {2, 18, 19, 20, 21}  # unknown issuer, self-signed (in chain), unverifiable leaf
+# What OpenSSL says when the "TLS record" it reads is an HTTP answer (a plain-HTTP server's 400).
+_PLAIN_HTTP = {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG"}
 
 
 def _certificate_error(exc: ssl.SSLCertVerificationError, url: str) -> TLSError:
@@ -169,7 +171,14 @@ def transport_error(exc: httpx.HTTPError, *, url: str, timeout: httpx.Timeout) -
     verify_failure = next((e for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)
     if verify_failure is not None:
         return _certificate_error(verify_failure, url)
-    if any(isinstance(e, ssl.SSLError) for e in _chain(exc)) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+    handshake = next((e for e in _chain(exc) if isinstance(e, ssl.SSLError)), None)
+    if handshake is not None and getattr(handshake, "reason", None) in _PLAIN_HTTP:
+        plain = httpx.URL(url).copy_with(scheme="http")
+        return TLSError(
+            f"the server at {url} speaks plain HTTP, not HTTPS: use {plain} (or serve HTTPS, "
+            "simulator: `tanium-sim serve --tls`)"
+        )
+    if handshake is not None or "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return TLSError(
             f"the TLS handshake with {url} failed ({exc}): trust the server's certificate authority "
             "or check that the URL names the host the certificate was issued for"
@@ -394,12 +403,12 @@ def decode_file_request(data: Any) -> FileRequest:
 
 
 def decode_file_info(data: Any) -> FileInfo:
-    """The file of a ``GET /conns/{cid}/file/info/{path}`` answer (``{"info": {...}}``)."""
-    return FileInfo.from_api(req(obj(data, "file info answer"), "info", dict, "file info answer"))
+    """The file of a ``GET /conns/{cid}/file/info/{path}`` answer (``info`` and its envelope)."""
+    return FileInfo.from_api(data)
 
 
 def decode_file_list(data: Any) -> list[DirEntry]:
-    """The entries of a ``GET /conns/{cid}/file/list/{path}`` answer (``{"entries": [...]}``)."""
+    """The entries of a ``GET /conns/{cid}/file/list/{path}`` answer (``{..., "entries": [...]}``)."""
     entries = req(obj(data, "directory listing"), "entries", list, "directory listing")
     return [DirEntry.from_api(entry) for entry in entries]
 

@@ -205,7 +205,9 @@ class RetryPolicy:
     ``jitter`` of it (drawn from ``rng``), and never less than the server's ``Retry-After``.
     ``honour_retry_after=False`` waits the backoff alone, however long the server asked to wait: a
     deliberately impolite client, for ``tanium-sim qa --client ignores-retry-after`` (a ``Retry-After``
-    over ``max_retry_after_s`` still ends the retries).
+    over ``max_retry_after_s`` still ends the retries). ``resend_stale_session=True`` is broken on
+    purpose too: after a 403 the client logs in again but repeats the request with the old session
+    (:class:`~client._policy.RequestPolicy`; ``tanium-sim qa --client stale-session``).
 
     >>> policy = RetryPolicy(attempts=3, rng=random.Random(7), sleep=fake_sleep)  # doctest: +SKIP
     """
@@ -222,6 +224,7 @@ class RetryPolicy:
         max_retry_after_s: float = 120.0,
         retry_unsafe: bool = False,
         honour_retry_after: bool = True,
+        resend_stale_session: bool = False,
         budget: RetryBudget | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -240,6 +243,7 @@ class RetryPolicy:
         self.max_retry_after_s = max_retry_after_s
         self.retry_unsafe = retry_unsafe
         self.honour_retry_after = honour_retry_after
+        self.resend_stale_session = resend_stale_session
         self.budget = budget if budget is not None else RetryBudget()
         self.clock = clock
         self.sleep = sleep

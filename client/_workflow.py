@@ -5,7 +5,9 @@
 >>> result.trace_path, result.bytes, result.sha256  # doctest: +SKIP
 (PosixPath('out/123.cst.gz'), 503502, '9f2c...')
 
-Steps: connect; list connections until ours is ``connected``; request the trace file; poll the task
+Steps: list the endpoint's connections; connect; list connections until ours is ``connected``
+(ours: the id connect answered if it is listed, else the one new id; see :meth:`EvidenceWorkflow.
+_identify`); request the trace file; poll the task
 until it is terminal; find the evidence uuid (``fileResults[0].uuid``, else the evidence list); close
 the connection; stream the zip to disk; decrypt its one member and check its size and SHA-256 (a
 download failing those checks is fetched again, ``download_attempts`` in all); write
@@ -15,7 +17,14 @@ connection is closed and the evidence deleted on the way out (shielded, bounded 
 
 A POST that was retried or failed ambiguously (a reset or timeout after it was sent, see
 :mod:`client._retry`) may have acted twice or unseen: then cleanup also closes every live connection
-of the endpoint and settles every task on our connection, deleting the evidence each one left.
+of the endpoint that appeared since we listed them and is no other collector's, and settles every
+task on our connection, deleting the evidence each one left.
+
+Collectors sharing one client take turns to connect the same endpoint (an ``asyncio.Lock`` per client
+and clientId, held until the connection is ``connected``), so each sees exactly one new connection. A
+collector in another process can still connect between our listing and our connect: two new ids, and
+connect's answer names neither, so :class:`~client._errors.ConnectionAmbiguous` is raised and nothing
+is closed rather than the other collector's connection adopted or closed.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import hashlib
 import logging
 import re
 import time
+import weakref
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -37,6 +47,7 @@ import stream_unzip
 from client._client import AsyncTaniumClient
 from client._errors import (
     APIError,
+    ConnectionAmbiguous,
     ConnectionTimedOut,
     EvidenceMissing,
     IntegrityError,
@@ -173,6 +184,28 @@ def extract_evidence_member(
     return members[0]
 
 
+@dataclass
+class _Claims:
+    """What the collectors sharing one client hold: a connect lock per clientId, the connections they use."""
+
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)
+
+    def lock(self, client_id: str) -> asyncio.Lock:
+        return self.locks.setdefault(client_id, asyncio.Lock())
+
+
+# Keyed weakly by client: the claims of a client go with it.
+_CLAIMS: weakref.WeakKeyDictionary[AsyncTaniumClient, _Claims] = weakref.WeakKeyDictionary()
+
+
+def _claims(client: AsyncTaniumClient) -> _Claims:
+    claims = _CLAIMS.get(client)
+    if claims is None:
+        claims = _CLAIMS[client] = _Claims()
+    return claims
+
+
 def _may_have_acted(attempts: AttemptLog, exc: BaseException | None) -> bool:
     """Whether a POST may have had effects we did not see: an ambiguous failure on any of its tries."""
     if attempts.ambiguous:
@@ -225,6 +258,8 @@ class EvidenceWorkflow:
         # cleanup state
         self.connection: Connection | None = None
         self.closed = False
+        self.claims = _claims(client)
+        self.before: set[str] | None = None  # the endpoint's connection ids listed just before our connect
         self.remote_path: str | None = None
         self.task_id: int | None = None
         self.task_status: str | None = None
@@ -256,14 +291,17 @@ class EvidenceWorkflow:
 
     async def _collect(self) -> CollectResult:
         t0 = self.clock()
-        with track_attempts() as attempts:
-            try:
-                await self.client.connect(self.client_id)
-            except BaseException as exc:
-                self.connect_unsure = _may_have_acted(attempts, exc)
-                raise
-            self.connect_unsure = _may_have_acted(attempts, None)
-        conn = await self._wait_connected()
+        async with self.claims.lock(self.client_id):  # see the module docstring: one connect at a time
+            listed = await self.client.list_connections()
+            self.before = {c.id for c in listed if c.client_id == self.client_id}
+            with track_attempts() as attempts:
+                try:
+                    answer = await self.client.connect(self.client_id)
+                except BaseException as exc:
+                    self.connect_unsure = _may_have_acted(attempts, exc)
+                    raise
+                self.connect_unsure = _may_have_acted(attempts, None)
+            conn = await self._wait_connected(answer)
         self.connection = conn
         self.timings["connect_s"] = self.clock() - t0
 
@@ -308,22 +346,48 @@ class EvidenceWorkflow:
     def _remaining(self) -> float:
         return self.deadline_s - (self.clock() - self.started)
 
-    async def _wait_connected(self) -> Connection:
+    def _identify(self, listed: list[Connection], answer: str) -> Connection | None:
+        """Our connection in ``listed``, None while it is not listed; ConnectionAmbiguous if unknowable.
+
+        Once known it is followed by id. Else the id connect answered, if listed (a server may answer
+        the real id; Tanium answers ``remote:undefined:<clientId>:``, never listed). Else the one id of
+        the endpoint listed now and not before our connect, nor held by another collector of this client.
+        """
+        mine = [c for c in listed if c.client_id == self.client_id]
+        known = self.connection.id if self.connection is not None else answer
+        for conn in mine:
+            if conn.id == known:
+                return conn
+        if self.connection is not None:
+            return None
+        before = self.before or set()
+        new = [c for c in mine if c.id not in before and c.id not in self.claims.held]
+        if len(new) > 1 and not self.connect_unsure:
+            raise ConnectionAmbiguous(
+                f"{len(new)} new connections to endpoint {self.client_id} appeared after our connect "
+                f"({', '.join(sorted(c.id for c in new))}) and its answer {answer!r} names none of them: "
+                "another client connected the endpoint at the same time; none was closed (ours times out "
+                "when idle); collect the endpoint again, one collector at a time"
+            )
+        # A repeated connect (connect_unsure) may have made several: the newest is used, the others
+        # are closed in cleanup (_close_strays).
+        return max(reversed(new), key=lambda c: c.initiated_at, default=None)
+
+    async def _wait_connected(self, answer: str) -> Connection:
         intervals = self.poll.intervals()
         last = "not listed"
         while True:
-            mine = [c for c in await self.client.list_connections() if c.client_id == self.client_id]
-            if mine:
-                # The server appends a new entry on connect: the newest is ours, older ones are history.
-                newest = max(reversed(mine), key=lambda c: c.initiated_at)
-                self.connection = newest
-                last = newest.status
-                if newest.status == "connected":
-                    return newest
-                if newest.status in ("timeout", "disconnected"):
+            ours = self._identify(await self.client.list_connections(), answer)
+            if ours is not None:
+                self.connection = ours
+                self.claims.held.add(ours.id)
+                last = ours.status
+                if ours.status == "connected":
+                    return ours
+                if ours.status in ("timeout", "disconnected"):
                     raise ConnectionTimedOut(
-                        f"endpoint {self.client_id} did not connect (status {newest.status}: "
-                        f"{newest.message or 'no message'}): check that it is online and runs the "
+                        f"endpoint {self.client_id} did not connect (status {ours.status}: "
+                        f"{ours.message or 'no message'}): check that it is online and runs the "
                         "Threat Response agent, then collect it again"
                     )
             await self._pause(
@@ -450,16 +514,25 @@ class EvidenceWorkflow:
             self.closed = True
 
     async def _close_strays(self) -> None:
-        """After an ambiguous connect: close every live connection of the endpoint (ours are among them)."""
-        try:
-            listed = await self.client.list_connections()
-        except TaniumError as exc:
-            self._warn(f"could not list connections to close those of endpoint {self.client_id}: {exc}")
-            return
-        ours = self.connection.id if self.connection is not None and self.closed else None
+        """After an ambiguous connect: close the endpoint's live connections new since our listing.
+
+        Ours are among them; those another collector of this client holds are not. The lock makes sure
+        no such collector is between its connect and its claim while we list.
+        """
+        if self.before is None:
+            return  # we never connected
+        ours = self.connection.id if self.connection is not None else None
+        async with self.claims.lock(self.client_id):
+            try:
+                listed = await self.client.list_connections()
+            except TaniumError as exc:
+                self._warn(f"could not list connections to close those of endpoint {self.client_id}: {exc}")
+                return
+            others = self.claims.held - {ours}
         for conn in listed:
             live = conn.status in ("waiting", "connected")
-            if conn.client_id == self.client_id and live and conn.id != ours:
+            new = conn.id not in self.before and conn.id not in others
+            if conn.client_id == self.client_id and live and new and not (conn.id == ours and self.closed):
                 try:
                     await self.client.close_connection(conn.id)
                 except TaniumError as exc:
@@ -540,6 +613,8 @@ class EvidenceWorkflow:
                 await self._delete_stray_tasks()
         if scope.cancelled_caught:
             self._warn(f"cleanup for endpoint {self.client_id} gave up after {self.cleanup_timeout_s:g} s")
+        if self.connection is not None:
+            self.claims.held.discard(self.connection.id)
         for temp in self.temp_files:
             temp.unlink(missing_ok=True)
 
@@ -570,8 +645,10 @@ async def collect_trace(
     the waits (connection, then task) from the start. A download failing its size, hash or zip check
     (or cut short) is fetched again, ``download_attempts`` times in all. Raises a
     :class:`~client._errors.TaniumError`: ``ConnectionTimedOut``, ``TaskFailed``, ``EvidenceMissing``,
-    ``IntegrityError`` or any API or transport error; the connection is closed and the evidence
-    deleted in every case. ``out_name`` replaces the file name ``<client_id>.cst.gz`` (diff pulls).
+    ``IntegrityError``, ``ConnectionAmbiguous`` (another client connected the endpoint at the same
+    moment: no connection is known to be ours, so none is closed) or any API or transport error; else
+    the connection is closed and the evidence deleted in every case. ``out_name`` replaces the file
+    name ``<client_id>.cst.gz`` (diff pulls).
 
     Two switches exist only to build deliberately broken clients (``tanium-sim qa --client``), and a
     real caller leaves them on: ``cleanup_on_failure=False`` cleans up after a success only, leaving

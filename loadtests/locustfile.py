@@ -12,7 +12,8 @@ Three user classes, each a traffic pattern real integrations produce:
 Every request is grouped by its route template (``name="/tasks/{id}"``). The target is ``--host``; the
 session token comes from ``TANIUM_TOKEN`` (or ``--tanium-token``). ``--start-simulator`` starts a local
 simulator on 127.0.0.1 with load-fit settings, samples its memory, and stops it at the end (what
-``make loadtest`` uses). SLOs (``loadtests/slo.py``) decide the exit code; ``loadtests/shapes.py`` adds
+``make loadtest`` uses). SLOs (``loadtests/slo.py``) decide the exit code; ``loadtests/report.py`` writes
+the summary page (verdicts, settings, plots) beside ``--html``; ``loadtests/shapes.py`` adds
 ramp/step/spike/soak stages. See ``loadtests/README.md``::
 
     TANIUM_TOKEN=token-... locust -f loadtests/locustfile.py --host http://127.0.0.1:8080 -u 20 --headless
@@ -40,7 +41,8 @@ from locust.runners import WorkerRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # Locust puts only loadtests/ on the path
-from loadtests import slo  # noqa: E402, F401  (registers the SLO options and the exit-code verdict)
+# slo registers the SLO options and the exit-code verdict; report the summary page and its timeline
+from loadtests import report, slo  # noqa: E402, F401
 
 log = logging.getLogger("loadtests")
 
@@ -137,7 +139,14 @@ def _add_options(parser: Any) -> None:
         include_in_web_ui=False,
         help="extra argument for `tanium-sim serve` (repeatable), e.g. --sim-arg=--no-journal",
     )
-    parser.add_argument("--sim-rss-interval-s", type=float, default=5.0, include_in_web_ui=False)
+    parser.add_argument("--sim-rss-interval-s", type=float, default=1.0, include_in_web_ui=False)
+    parser.add_argument(
+        "--sim-rss-warmup-s",
+        type=float,
+        default=10.0,
+        include_in_web_ui=False,
+        help="RSS growth is measured from a sample this long into the load (at most half of it; default 10)",
+    )
 
 
 # --- a local simulator for the run -----------------------------------------------------------------
@@ -204,6 +213,7 @@ class SimulatorProcess:
     def __init__(self, args: list[str], log_path: Path | None) -> None:
         self.token = self.admin_token = ""
         self.rss: list[tuple[float, int]] = []  # (seconds since start, bytes)
+        self.load_started_s: float | None = None  # seconds since start when the load began (traces warm)
         self._sampler: Any = None
         command = [sys.executable, "-m", "simulator", "serve", "--host", "127.0.0.1", "--port", "0"]
         command += args  # no tokens on the command line (`ps` shows it): the simulator makes them up
@@ -259,19 +269,20 @@ class SimulatorProcess:
 
         self._sampler = gevent.spawn(loop)
 
-    def memory_report(self) -> str:
-        """RSS at start, after warm-up (10% of the run), peak and end; growth from warm-up to end."""
-        if len(self.rss) < 2:
-            return "simulator RSS: not enough samples"
-        warm = self.rss[min(len(self.rss) - 1, len(self.rss) // 10)][1]
-        first, last, peak = self.rss[0][1], self.rss[-1][1], max(b for _, b in self.rss)
-        growth = (last - warm) / warm * 100
-        mb = 1 << 20
-        return (
-            f"simulator RSS: start {first / mb:.1f} MB, after warm-up {warm / mb:.1f} MB,"
-            f" peak {peak / mb:.1f} MB, end {last / mb:.1f} MB;"
-            f" growth after warm-up {growth:+.1f}% over {self.rss[-1][0]:.0f} s"
-        )
+    def load_start_s(self) -> float:
+        """When the load began, in seconds since the simulator started (the last sample's time if unseen)."""
+        if self.load_started_s is not None:
+            return self.load_started_s
+        return self.rss[-1][0] if self.rss else 0.0
+
+    def memory(self, warmup_s: float) -> report.RssSummary | None:
+        """RSS at start, at load start, after ``warmup_s`` of load, peak, end; growth since the warm-up."""
+        return report.rss_summary(self.rss, self.load_start_s(), warmup_s)
+
+    def rss_since_load_mb(self) -> list[tuple[float, float]]:
+        """The samples as (seconds since the load started, MB): the trace warm-up shows as negative time."""
+        origin = self.load_start_s()
+        return [(t - origin, b / report.MB) for t, b in self.rss]
 
     def write_rss_csv(self, path: Path) -> None:
         lines = ["seconds,rss_bytes", *(f"{t:.1f},{b}" for t, b in self.rss)]
@@ -321,15 +332,27 @@ def _start_simulator(environment: Any, **_kwargs: Any) -> None:
     log.info("started a simulator at %s (pid %d): %s", _simulator.url, _simulator.proc.pid, " ".join(args))
 
 
+@events.test_start.add_listener
+def _mark_load_start(environment: Any, **_kwargs: Any) -> None:
+    if _simulator is not None and _simulator.load_started_s is None:
+        _simulator.load_started_s = time.monotonic() - _simulator.started_at
+
+
 @events.quitting.add_listener
-def _stop_simulator(environment: Any, **_kwargs: Any) -> None:
-    if _simulator is None:
-        return
-    _simulator.stop()
-    log.info("%s", _simulator.memory_report())
-    prefix = getattr(environment.parsed_options, "csv_prefix", None)
-    if prefix:
-        _simulator.write_rss_csv(Path(f"{prefix}_simulator_rss.csv"))
+def _finish(environment: Any, **_kwargs: Any) -> None:
+    """Stop the simulator, then write its memory figures and the summary page (loadtests/report.py)."""
+    memory = None
+    if _simulator is not None:
+        _simulator.stop()
+        memory = _simulator.memory(environment.parsed_options.sim_rss_warmup_s)
+        log.info("%s", memory.line() if memory is not None else "simulator RSS: not enough samples")
+        prefix = getattr(environment.parsed_options, "csv_prefix", None)
+        if prefix:
+            _simulator.write_rss_csv(Path(f"{prefix}_simulator_rss.csv"))
+    rss = _simulator.rss_since_load_mb() if _simulator is not None else []
+    path = report.write_summary(environment, rss, memory)
+    if path is not None:
+        log.info("summary: %s", path)
 
 
 # --- the users -------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ log = logging.getLogger("loadtests.slo")
 WORKFLOW = ("workflow", "WORKFLOW")  # (name, request type) of completed workflows
 INGEST_BYTES = ("bytes", "INGEST")
 INGEST_RECORDS = ("records", "INGEST")
-CUSTOM_TYPES = ("WORKFLOW", "INGEST", "POLL")  # custom events: units of work, not HTTP requests
+CUSTOM_TYPES = ("WORKFLOW", "INGEST", "POLL", "DIFF")  # custom events: units of work, not HTTP requests
 
 
 def _p95_workflow_s(stats: RequestStats) -> float | None:
@@ -205,16 +205,24 @@ def _add_options(parser: Any) -> None:
         )
 
 
+def run_verdicts(environment: Any) -> list[Verdict]:
+    """The verdicts of a finished run: its stats, the limits of its options, the user classes that ran.
+
+    The quitting listener below prints them and sets the exit code; ``loadtests/report.py`` tabulates them.
+    """
+    options = environment.parsed_options
+    limits = {o.key: getattr(options, o.key, o.default) for o in OBJECTIVES}
+    ran = {cls.__name__ for cls in environment.user_classes}
+    if environment.runner is not None and environment.runner.final_user_classes_count:
+        ran = {name for name, n in environment.runner.final_user_classes_count.items() if n > 0}
+    return evaluate(environment.stats, limits, ran)
+
+
 @events.quitting.add_listener
 def _verdict(environment: Any, **_kwargs: Any) -> None:
     if isinstance(environment.runner, WorkerRunner) or environment.runner is None:
         return  # the master holds the aggregated stats and decides
-    options = environment.parsed_options
-    limits = {o.key: getattr(options, o.key, o.default) for o in OBJECTIVES}
-    ran = {cls.__name__ for cls in environment.user_classes}
-    if environment.runner.final_user_classes_count:
-        ran = {name for name, n in environment.runner.final_user_classes_count.items() if n > 0}
-    verdicts = evaluate(environment.stats, limits, ran)
+    verdicts = run_verdicts(environment)
     lines = [v.line() for v in verdicts]
     for name, value in custom_metrics(environment.stats).items():
         lines.append(f"{'figure':6} {name:22} {value:>10.4g}")

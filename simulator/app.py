@@ -15,12 +15,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp
 
 from simulator.api.http import error_response, unexpected_response
 from simulator.api.routes import IndexedRouter, build_routes
-from simulator.clock import Clock, SystemClock
+from simulator.clock import Clock, StoreClock, SystemClock, VirtualSleep
 from simulator.errors import BadRequest, MethodNotAllowed, NotFound, VendorError, error_text
 from simulator.faults.middleware import FaultMiddleware
 from simulator.faults.runtime import ScenarioRuntime
@@ -46,7 +46,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         mapped = NotFound()
     elif exc.status_code == 405:
-        mapped = MethodNotAllowed()
+        mapped = MethodNotAllowed(headers={"Allow": allowed_methods(request)})
     elif exc.status_code == 400:
         mapped = BadRequest(str(exc.detail) if exc.detail else "")
     else:
@@ -54,6 +54,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         mapped.status = exc.status_code
         mapped.phrase = error_text(exc.status_code).partition(" ")[2]
     return error_response(mapped)
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header of a 405: every method some route answers on this path.
+
+    Each operation is its own route (one method each), so Starlette's own header would name only the
+    first route it tried on the path: ``PUT /_sim/health``'s list must say GET, and ``DELETE
+    /_sim/scenario``'s GET, HEAD and PUT.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route_methods
+    return ", ".join(sorted(methods))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -125,15 +140,23 @@ def create_app(
         scenario = Scenario.load(scenario)
     scenario = scenario or Scenario()
     settings = scenario.apply(base_settings)
+    strict = False  # every process sees every change at once (the manual clock), or soon (the real one)
+    if clock is None and base_settings.clock == "manual":
+        store = store or MemoryStore()
+        clock = StoreClock(store)
+        sleep = sleep or VirtualSleep(clock)
+        strict = True
     clock = clock or SystemClock()
     backend = ThreatResponseBackend.build(settings, clock=clock, store=store)
     journal, metrics, shared = Journal(journal_capacity, enabled=settings.journal), Metrics(), None
     if shared_store:
         # Several processes on one Redis: the scenario, rule counters, journal and metrics are shared too.
-        from simulator.shared import SharedControl, SharedJournal, SharedMetrics
+        from simulator.shared import FLUSH_S, REFRESH_S, SharedControl, SharedJournal, SharedMetrics
 
-        shared = SharedControl(store)  # type: ignore[arg-type]
-        journal = SharedJournal(shared, journal_capacity, enabled=settings.journal)
+        shared = SharedControl(store, refresh_s=0.0 if strict else REFRESH_S)  # type: ignore[arg-type]
+        journal = SharedJournal(
+            shared, journal_capacity, enabled=settings.journal, flush_s=0.0 if strict else FLUSH_S
+        )
         metrics = SharedMetrics(shared)
 
     def apply_scenario(new: Scenario) -> Settings:

@@ -13,13 +13,24 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from simulator.state.store import Store
+
+START = 1_795_219_200.0  # 2026-11-21T00:00:00Z: where manual clocks start
 
 
 class Clock(Protocol):
     """Wall-clock seconds since the epoch, as a float."""
 
     def now(self) -> float: ...
+
+
+class MovableClock(Clock, Protocol):
+    """A clock that moves only when told to (what :class:`VirtualSleep` advances)."""
+
+    def advance(self, seconds: float) -> None: ...
 
 
 class SystemClock:
@@ -32,7 +43,7 @@ class SystemClock:
 class ManualClock:
     """A clock that only moves when told to (tests, deterministic replays)."""
 
-    def __init__(self, start: float = 1_795_219_200.0) -> None:  # 2026-11-21T00:00:00Z
+    def __init__(self, start: float = START) -> None:
         self._now = float(start)
 
     def now(self) -> float:
@@ -47,15 +58,49 @@ class ManualClock:
         self._now = float(when)
 
 
+class StoreClock:
+    """Virtual time kept in the world's store: ``serve --clock manual``.
+
+    It starts at :data:`START` and moves only when advanced: by ``POST /_sim/clock`` (a QA runner's or a
+    test's waits) and by the simulator's own injected delays. Every process on a shared store reads the
+    same time, and a reset world (a new store generation) starts again at :data:`START`.
+
+    >>> from simulator.state.store import MemoryStore
+    >>> clock = StoreClock(MemoryStore())
+    >>> clock.advance(90.0)
+    >>> clock.now() - START
+    90.0
+    """
+
+    TABLE = KEY = "clock"
+
+    def __init__(self, store: Store, start: float = START) -> None:
+        self.store = store
+        self.start = float(start)
+
+    def now(self) -> float:
+        offset: float | None = self.store.get(self.TABLE, self.KEY)
+        return self.start + (offset or 0.0)
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock cannot go backwards")
+
+        def add(offset: Any) -> float:
+            return float(offset or 0.0) + seconds
+
+        self.store.update(self.TABLE, self.KEY, add, create=True)
+
+
 class VirtualSleep:
-    """An async ``sleep(seconds)`` that moves a :class:`ManualClock` instead of waiting.
+    """An async ``sleep(seconds)`` that moves a :class:`MovableClock` instead of waiting.
 
     What tests, the QA matrix and the pytest plugin give the simulator (``create_app(sleep=...)``) and
     the client (``collect_trace(sleep=...)``): injected delays and poll loops cost no real time.
     ``delays`` lists every wait asked for.
     """
 
-    def __init__(self, clock: ManualClock) -> None:
+    def __init__(self, clock: MovableClock) -> None:
         self.clock = clock
         self.delays: list[float] = []
 

@@ -40,18 +40,23 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("validate", "POST", "/api/v2/session/validate", auth=False),
     Operation("logout", "POST", "/api/v2/session/logout", auth=False),
     Operation("current", "GET", "/api/v2/session/current", auth=False),
+    Operation("auth", "POST", "/auth", auth=False),  # legacy login: Basic credentials -> plain-text session
+    Operation("console_config", "GET", "/config/console.json", auth=False),
     # discovery
     Operation("system_status", "GET", "/api/v2/system_status"),
     Operation("dec_endpoints", "GET", "/plugin/products/dec/v1/endpoints"),
+    Operation("client_count", "GET", "/api/v2/client_count"),
     # platform questions, sensors, packages, groups and actions (the scanner runbook)
     Operation("parse_question", "POST", "/api/v2/parse_question"),
     Operation("create_question", "POST", "/api/v2/questions"),
     Operation("get_question", "GET", "/api/v2/questions/{id}"),
     Operation("result_info_question", "GET", "/api/v2/result_info/question/{id}"),
     Operation("result_data_question", "GET", "/api/v2/result_data/question/{id}"),
+    Operation("merged_result_data_question", "GET", "/api/v2/merged_result_data/question/{id}"),
     Operation("get_sensor", "GET", "/api/v2/sensors/by-name/{name}"),
     Operation("get_package", "GET", "/api/v2/packages/by-name/{name}"),
     Operation("create_group", "POST", "/api/v2/groups"),
+    Operation("get_group_by_name", "GET", "/api/v2/groups/by-name/{name}"),
     Operation("get_group", "GET", "/api/v2/groups/{id}"),
     Operation("create_action", "POST", "/api/v2/actions"),
     Operation("create_saved_action", "POST", "/api/v2/saved_actions"),
@@ -90,6 +95,19 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("sim_requests", "GET", "/_sim/requests", auth=False),
     Operation("sim_metrics", "GET", "/_sim/metrics", auth=False),
     Operation("sim_openapi", "GET", "/_sim/openapi.json", auth=False),
+    Operation("sim_clock", "GET", "/_sim/clock", auth=False),
+    Operation("sim_clock_advance", "POST", "/_sim/clock", auth=False),
+    Operation("sim_task", "GET", "/_sim/tasks/{task_id}", auth=False),
+    Operation("sim_endpoints", "GET", "/_sim/endpoints", auth=False),
+    # the live console (simulator/console): the page needs no token, its data calls do
+    Operation("sim_ui", "GET", "/_sim/ui", auth=False),
+    Operation("sim_ui_js", "GET", "/_sim/ui/console.js", auth=False),
+    Operation("sim_ui_css", "GET", "/_sim/ui/console.css", auth=False),
+    Operation("sim_events", "GET", "/_sim/events", auth=False),
+    Operation("sim_stats", "GET", "/_sim/stats", auth=False),
+    Operation("sim_scenarios", "GET", "/_sim/scenarios", auth=False),
+    Operation("sim_endpoint_history", "GET", "/_sim/endpoints/{client_id}/history", auth=False),
+    Operation("sim_endpoint_trace", "GET", "/_sim/endpoints/{client_id}/trace", auth=False),
 )
 
 # What fault rules and latency can name: every operation outside the control namespace.

@@ -31,6 +31,7 @@ Schema in brief (every section optional; units are in field names)::
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -82,6 +83,44 @@ LIFECYCLE_FIELDS = (
 )
 OUTCOMES = ("COMPLETED", "INCOMPLETE", "ERROR")
 CHURN_FIELDS = tuple(f.name for f in fields(ChurnRates))
+# A scenario nests five levels at most (faults[0].fault.headers); PyYAML's composer and json recurse once
+# per level, so a body nested 20,000 deep would exhaust the interpreter's stack long before validation.
+MAX_DEPTH = 32
+MAX_BYTES = 1 << 20
+# What ``PUT /_sim/scenario?name=`` accepts: a plain file name, never a path.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+class _TooDeep(Exception):
+    """Nesting past :data:`MAX_DEPTH`, at a 1-based line."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing nesting deeper than :data:`MAX_DEPTH` before recursing into it."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:  # block nesting (indentation, "- - -")
+                raise _TooDeep(self.get_mark().line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def fetch_flow_collection_start(self, token_class: type[yaml.Token]) -> None:
+        # Flow nesting ("[[[", "{{{", all of JSON) is refused by the scanner, which otherwise spends
+        # time quadratic in the depth on its look-ahead before the composer sees the first node.
+        if self.flow_level >= MAX_DEPTH:
+            raise _TooDeep(self.get_mark().line + 1)
+        super().fetch_flow_collection_start(token_class)
 
 
 class ScenarioError(ValueError):
@@ -134,16 +173,38 @@ class Scenario:
         """A named scenario (``"flaky-5xx"`` -> ``scenarios/flaky-5xx.yaml``) or a file path."""
         path = resolve(name_or_path, directory=directory)
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as file:
+                raw = file.read(MAX_BYTES + 1)
         except OSError as exc:
             raise ScenarioError(str(path), None, "", f"cannot read the file ({exc.strerror})") from None
+        if len(raw) > MAX_BYTES:
+            raise ScenarioError(str(path), None, "", f"larger than {MAX_BYTES} bytes; is it a scenario?")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ScenarioError(str(path), None, "", "not UTF-8 text; is it a scenario?") from None
         return cls.from_text(text, source=str(path), name=path.stem)
+
+    @classmethod
+    def load_named(cls, name: str, *, directory: Path = SCENARIO_DIR) -> Scenario:
+        """A scenario by name only, from a file inside ``directory`` (see :func:`resolve_name`).
+
+        >>> Scenario.load_named("flaky-5xx").name
+        'flaky-5xx'
+        """
+        return cls.load(resolve_name(name, directory=directory), directory=directory)
 
     @classmethod
     def from_text(cls, text: str, *, source: str = "<text>", name: str | None = None) -> Scenario:
         """Parse YAML or JSON text; every error names ``source``, the line and the field."""
+        if len(text) > MAX_BYTES:
+            raise ScenarioError(source, None, "", f"larger than {MAX_BYTES} characters; is it a scenario?")
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            root = yaml.compose(text, Loader=_DepthLimitedLoader)
+        except _TooDeep as exc:
+            raise ScenarioError(
+                source, exc.line, "", f"nested deeper than {MAX_DEPTH} levels; a scenario needs a handful"
+            ) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -154,7 +215,7 @@ class Scenario:
             if text.lstrip().startswith("{") or source.endswith(".json"):
                 data = json.loads(text)
             else:
-                data = yaml.safe_load(text)
+                data = yaml.load(text, Loader=_DepthLimitedLoader)  # a SafeLoader subclass
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             line = exc.lineno if isinstance(exc, json.JSONDecodeError) else None
             raise ScenarioError(source, line, "", f"not valid JSON or YAML ({exc})") from None
@@ -275,6 +336,39 @@ def resolve(name_or_path: str | Path, *, directory: Path = SCENARIO_DIR) -> Path
             return path
     names = ", ".join(available(directory)) or "none"
     raise ScenarioError(str(name_or_path), None, "", f"no scenario by that name; known: {names}")
+
+
+def resolve_name(name: str, *, directory: Path = SCENARIO_DIR) -> Path:
+    """A scenario *name* -> its file inside ``directory``; never a path, never a file outside it.
+
+    For callers that must not open what a request names (``PUT /_sim/scenario?name=``): the name is a
+    plain file name (letters, digits, ``.``, ``_``, ``-``; no separator, no ``..``), with or without its
+    suffix, and the file found must lie inside ``directory`` once symbolic links are resolved. Errors
+    quote only the name given and the known names, never a file's content.
+
+    >>> resolve_name("flaky-5xx").name
+    'flaky-5xx.yaml'
+    >>> resolve_name("../etc/passwd")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    simulator.scenarios.ScenarioError: ?name=: expected a scenario name (...)...
+    """
+    if not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise ScenarioError(
+            "?name=",
+            None,
+            "",
+            "expected a scenario name (letters, digits, '.', '_' or '-'; no path), "
+            f"one of: {', '.join(available(directory)) or 'none'}",
+        )
+    root = directory.resolve()
+    names = [name] if Path(name).suffix in SUFFIXES else [f"{name}{suffix}" for suffix in SUFFIXES]
+    for candidate in names:
+        path = (directory / candidate).resolve()
+        if path.is_relative_to(root) and path.is_file():
+            return path
+    known = ", ".join(available(directory)) or "none"
+    raise ScenarioError(name, None, "", f"no scenario by that name; known: {known}")
 
 
 def available(directory: Path = SCENARIO_DIR) -> list[str]:
@@ -476,4 +570,5 @@ __all__ = [
     "leading_comment",
     "line_of",
     "resolve",
+    "resolve_name",
 ]

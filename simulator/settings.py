@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from simulator.faults.latency import Distribution
+from simulator.limits import ConnectionLimits
 from simulator.traces.spec import ChurnRates
 
 DEFAULT_PROFILE_MIX: dict[str, float] = {"small": 0.5, "medium": 0.4, "large": 0.1}
@@ -44,7 +45,9 @@ class TLSSettings:
     key_file: str = ""  # its private key (PEM), when not inside cert_file
     hostnames: tuple[str, ...] = ()  # names the issued certificate covers besides localhost and 127.0.0.1
     fault: str = ""  # "" | expired | wrong-hostname | rotate-after-N (simulator.tls.TLSFault)
-    state_dir: str = ""  # the CA lives in <state_dir>/tls; "" = $TANIUM_SIM_STATE or ./.sim-state
+    state_dir: str = (
+        ""  # the CA lives in <state_dir>/tls; "" = $TANIUM_SIM_STATE, else the user's data folder
+    )
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class FleetProfile:
 
     linux_fraction: float = 0.7
     profile_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PROFILE_MIX))
+
+
+CLOCKS = ("system", "manual")
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class Settings:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     fleet: FleetProfile = field(default_factory=FleetProfile)
     tls: TLSSettings = field(default_factory=TLSSettings)
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
     # Scans after the first: every scan_interval_s of clock time while the scanner runs (0: only on
     # demand, POST /_sim/endpoints/{clientId}/scan); churn: how inventories change between scans.
     scan_interval_s: float = 0.0
@@ -87,6 +94,9 @@ class Settings:
     # A folder of real CST trace files served as endpoints' traces (simulator/traces/sources.py,
     # docs/recording.md "Bring your own traces"); "" = every trace is generated.
     traces_dir: str = ""
+    # "system": the real time. "manual": virtual time in the world's store that moves only when advanced
+    # (POST /_sim/clock, injected delays), the same for every process: what `qa --url` drives.
+    clock: str = "system"
 
     def __post_init__(self) -> None:
         if self.endpoints < 0:
@@ -97,6 +107,8 @@ class Settings:
             raise ValueError("scan_interval_s must be >= 0 (0: scans only on demand)")
         if self.task_retention < 0:
             raise ValueError("task_retention must be >= 0 (0: keep every task)")
+        if self.clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {', '.join(CLOCKS)}")
         if not self.token:
             object.__setattr__(self, "token", "token-" + secrets.token_hex(16))
         if not self.admin_token:
@@ -123,6 +135,7 @@ class Settings:
             ("scan_interval_s", float),
             ("task_retention", int),
             ("traces_dir", str),
+            ("clock", str),
         ):
             raw = env.get(f"TANIUM_SIM_{name.upper()}")
             if raw is not None and raw != "":

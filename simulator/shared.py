@@ -17,7 +17,9 @@ at most that often, when a request comes in). Rule counters are exact across pro
 server-side script per matching request decides ``after``, ``every_n`` and ``times``); a rule's
 ``probability`` draws from the deciding process's own stream. Journal entries and metrics are batched
 per process and written at most :data:`FLUSH_S` after the request (and before any read of them), so a
-request costs no Redis round trip for them.
+request costs no Redis round trip for them. On the manual clock (``serve --clock manual``, what
+``qa --url`` drives) consistency wins over speed: every request looks for a change first and its
+journal entry is written before its response.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class WorldIdentity:
     admin_token: str
     username: str
     password: str
+    clock: str = "system"
 
 
 def join_world(store: RedisStore, settings: Settings) -> Settings:
@@ -139,6 +142,7 @@ def join_world(store: RedisStore, settings: Settings) -> Settings:
         settings.admin_token,
         settings.username,
         settings.password,
+        settings.clock,
     )
     key = f"{store.prefix}:rt:identity"
     try:
@@ -152,6 +156,11 @@ def join_world(store: RedisStore, settings: Settings) -> Settings:
             f"the world under --store-prefix {store.prefix} runs seed {world.seed} with {world.endpoints} "
             f"endpoints; start this process with --seed {world.seed} --endpoints {world.endpoints}, "
             "or give it another --store-prefix"
+        )
+    if world.clock != mine.clock:
+        raise ValueError(
+            f"the world under --store-prefix {store.prefix} runs on the {world.clock} clock; start this "
+            f"process with --clock {world.clock}, or give it another --store-prefix"
         )
     return settings.with_changes(
         token=world.token, admin_token=world.admin_token, username=world.username, password=world.password
@@ -200,8 +209,9 @@ class ScenarioDoc:
 class SharedControl:
     """The scenario, rule counters, journal and metrics of one world on Redis."""
 
-    def __init__(self, store: RedisStore) -> None:
+    def __init__(self, store: RedisStore, *, refresh_s: float = REFRESH_S) -> None:
         self.store = store
+        self.refresh_s = refresh_s  # 0: look for another process's change before every request
         self.client = store.client
         self.base = f"{store.prefix}:rt:"
         self.process = uuid.uuid4().hex[:12]
@@ -257,7 +267,7 @@ class SharedControl:
 
     def maybe_refresh(self, rt: SharedRuntime) -> None:
         now = time.monotonic()
-        if now - self._checked_at >= REFRESH_S:
+        if now - self._checked_at >= self.refresh_s:
             self._checked_at = now
             try:
                 self.refresh(rt)
@@ -287,9 +297,12 @@ class SharedControl:
 class SharedJournal(Journal):
     """The journal of every process: entries batched here, appended to one capped Redis list."""
 
-    def __init__(self, shared: SharedControl, capacity: int, *, enabled: bool = True) -> None:
+    def __init__(
+        self, shared: SharedControl, capacity: int, *, enabled: bool = True, flush_s: float = FLUSH_S
+    ) -> None:
         super().__init__(capacity, enabled=enabled)
         self.shared = shared
+        self.flush_s = flush_s  # 0: every entry is written before its response is sent
         self._list = shared.key("journal")
         self._total = shared.key("journal:total")
         self._pending: list[bytes] = []
@@ -315,7 +328,7 @@ class SharedJournal(Journal):
             )
         )
         if not self._scheduled:
-            self._scheduled = _later(FLUSH_S, self._flush_later)
+            self._scheduled = self.flush_s > 0 and _later(self.flush_s, self._flush_later)
             if not self._scheduled:
                 self.flush()
 

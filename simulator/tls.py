@@ -3,10 +3,13 @@
 Integration developers rehearse the real deployment's trust problem offline: the simulator serves a
 certificate signed by its own CA, and clients must be told to trust that CA (``--ca-bundle`` for the
 reference client, ``keytool -import`` into ``cacerts`` for Java programs; see docs/tls.md). The CA is
-created on first use in ``<state>/tls/`` (``<state>`` = ``--state-dir``, ``$TANIUM_SIM_STATE`` or
-``./.sim-state``) and loaded on later runs, so a CA exported once stays valid across restarts. The
-server certificate is issued afresh at each start for ``localhost``, ``127.0.0.1`` and any extra names.
-Nothing here touches a system trust store.
+created on first use in ``<state>/tls/`` (``<state>`` = ``--state-dir``, ``$TANIUM_SIM_STATE``, else the
+user's data folder, ``~/.local/share/tanium-sim`` on Linux) and loaded on later runs, from any working
+directory, so a CA exported once stays valid across restarts. A state folder the user names must exist
+(:func:`check_state_dir`): a typo must not silently start a second CA. The server certificate is issued
+afresh at each start for ``localhost``, ``127.0.0.1`` and any extra names, and the server sends the CA
+certificate after it, so a client that refuses it can say which CA signed it (:func:`ca_notice` prints
+the same fingerprint). Nothing here touches a system trust store.
 
 trustme (a maintained test-CA library) issues the certificates; ``trustme.CA.from_pem`` restores the
 persisted CA. Certificates use trustme's fixed validity (2000-01-01 to 3000-01-01), so no clock is read:
@@ -82,14 +85,58 @@ class TLSFault:
 
 
 def state_dir(configured: str = "", environ: Mapping[str, str] | None = None) -> Path:
-    """The TLS state folder: ``<configured or $TANIUM_SIM_STATE or ./.sim-state>/tls``.
+    """The TLS state folder: ``<configured or $TANIUM_SIM_STATE or the user's data folder>/tls``.
 
     >>> state_dir("/tmp/sim", environ={})
     PosixPath('/tmp/sim/tls')
     """
+    from platformdirs import user_data_dir
+
     env = os.environ if environ is None else environ
-    root = configured or env.get(STATE_ENV) or ".sim-state"
+    root = configured or env.get(STATE_ENV) or user_data_dir("tanium-sim", appauthor=False)
     return Path(root).expanduser() / "tls"
+
+
+def check_state_dir(
+    configured: str = "", *, create: bool = False, environ: Mapping[str, str] | None = None
+) -> Path:
+    """:func:`state_dir`, refusing (ValueError, one sentence) a named state folder that does not exist.
+
+    The default folder is created as needed; one the user names (``--state-dir``, ``$TANIUM_SIM_STATE``)
+    is only with ``create``, so a mistyped name is an error rather than a second, unknown CA.
+
+    >>> check_state_dir("/nonexistent/sim", environ={})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: --state-dir /nonexistent/sim does not exist: pass the folder `serve --tls` used, or add ...
+    """
+    env = os.environ if environ is None else environ
+    named = configured or env.get(STATE_ENV, "")
+    folder = state_dir(configured, env)
+    if named and not create and not Path(named).expanduser().is_dir():
+        source = "--state-dir" if configured else f"${STATE_ENV}"
+        raise ValueError(
+            f"{source} {named} does not exist: pass the folder `serve --tls` used, "
+            "or add --create to make a new CA there"
+        )
+    return folder
+
+
+def fingerprint(der: bytes) -> str:
+    """SHA-256 of a DER certificate as keytool and browsers print it (``AA:BB:...``).
+
+    >>> fingerprint(b"")[:11]
+    'E3:B0:C4:42'
+    """
+    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+
+
+def ca_notice(configured: str = "", environ: Mapping[str, str] | None = None) -> str:
+    """The line ``serve --tls`` and ``tls export-ca`` print: where the CA is, and its fingerprint.
+
+    >>> print(ca_notice("/tmp/sim"))  # doctest: +SKIP
+    simulator CA: /tmp/sim/tls/ca/ca.pem (SHA-256 3F:9A:...)
+    """
+    return LocalCA.load_or_create(state_dir(configured, environ)).notice()
 
 
 class LocalCA:
@@ -140,8 +187,17 @@ class LocalCA:
     @property
     def fingerprint(self) -> str:
         """SHA-256 of the CA certificate (DER), as keytool and browsers print it (AA:BB:...)."""
-        der = x509.load_pem_x509_certificate(self.cert_pem).public_bytes(Encoding.DER)
-        return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+        return fingerprint(x509.load_pem_x509_certificate(self.cert_pem).public_bytes(Encoding.DER))
+
+    @property
+    def cert_path(self) -> Path | None:
+        """Where the CA certificate is kept (None for a CA held only in memory)."""
+        return None if self.folder is None else self.folder / _CA_DIR / _CA_CERT
+
+    def notice(self) -> str:
+        """``simulator CA: PATH (SHA-256 AA:BB:...)``: compare it with what a refusing client names."""
+        where = self.cert_path or "(in memory)"
+        return f"simulator CA: {where} (SHA-256 {self.fingerprint})"
 
     def export(self, path: Path) -> None:
         """Writes the CA certificate (never its key) to ``path``."""
@@ -209,7 +265,8 @@ class ServerTLS:
             # A new CA that no client was told about: what a re-provisioned server looks like.
             other = trustme.CA(organization_name="tanium-sim", organization_unit_name=_ca_unit_name())
             rotated = other.issue_cert(*names, common_name=names[0], organization_name="tanium-sim")
-        return cls(leaf.configure_cert, ca=ca, fault=fault, rotated=rotated)
+            rotated = _with_ca(rotated, other)
+        return cls(_with_ca(leaf, ca.ca).configure_cert, ca=ca, fault=fault, rotated=rotated)
 
     def ssl_context(self) -> ssl.SSLContext:
         """A server-side context presenting the certificate (and rotating it when the fault says so)."""
@@ -252,6 +309,13 @@ def uvicorn_tls_options(settings: TLSSettings) -> dict[str, Any]:
     return ServerTLS.from_settings(settings).uvicorn_options()
 
 
+def _with_ca(leaf: trustme.LeafCert, ca: trustme.CA) -> trustme.LeafCert:
+    # The chain the server sends ends with the CA itself: clients never trust it for that (only their own
+    # trust store counts), but one that refuses the certificate can name the CA's fingerprint.
+    chain = [pem.bytes() for pem in leaf.cert_chain_pems] + [ca.cert_pem.bytes()]
+    return trustme.LeafCert(leaf.private_key_pem.bytes(), chain[0], chain[1:])
+
+
 def _ca_unit_name() -> str:
     # A distinct name per CA, so a truststore holding two simulator CAs still tells them apart.
     return f"tanium-sim local CA {secrets.token_hex(4)}"
@@ -263,6 +327,9 @@ __all__ = [
     "LocalCA",
     "ServerTLS",
     "TLSFault",
+    "ca_notice",
+    "check_state_dir",
+    "fingerprint",
     "state_dir",
     "uvicorn_tls_options",
 ]

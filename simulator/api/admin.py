@@ -16,6 +16,7 @@ from simulator.api.http import JSONResponse, backend, query_int, read_body, read
 from simulator.errors import BadRequest, NotFound, Unauthorized
 from simulator.faults.runtime import ScenarioRuntime
 from simulator.faults.spec import SpecError
+from simulator.ids import parse_id
 from simulator.operations import OPERATIONS, VENDOR_OPERATIONS
 
 
@@ -25,6 +26,9 @@ def require_admin(request: Request) -> None:
     expected = backend(request).settings.admin_token
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         raise Unauthorized("control routes need 'Authorization: Bearer <admin token>'")
+    rt = runtime(request)
+    if rt.shared is not None:  # several processes: see another one's scenario change before acting
+        rt.shared.maybe_refresh(rt)
 
 
 async def health(request: Request) -> Response:
@@ -68,14 +72,18 @@ async def scenario_get(request: Request) -> Response:
 
 
 async def scenario_put(request: Request) -> Response:
-    """``PUT /_sim/scenario``: a YAML/JSON body, or ``?name=`` for a scenario file; validated first."""
+    """``PUT /_sim/scenario``: a YAML/JSON body, or ``?name=`` for a scenario file; validated first.
+
+    ``?name=`` is a name from the scenario library, never a path: a request opens no other file, and
+    its errors quote only what the caller sent (:func:`simulator.scenarios.resolve_name`).
+    """
     from simulator.scenarios import Scenario, ScenarioError
 
     require_admin(request)
     name = request.query_params.get("name")
     try:
         if name:
-            scenario = Scenario.load(name)
+            scenario = Scenario.load_named(name)
         else:
             raw = await read_body(request, backend(request).settings.max_body_bytes)
             if not raw.strip():
@@ -180,9 +188,9 @@ async def manifest(request: Request) -> Response:
     if raw_scan:
         from simulator.errors import BadRequest
 
-        if not raw_scan.isdigit() or int(raw_scan) < 1:
+        scan = parse_id(raw_scan)  # not isdigit()/int(): "³" and 5,000 digits were 500s
+        if scan is None or scan < 1:
             raise BadRequest("scan must be a positive integer")
-        scan = int(raw_scan)
     client_id = str(request.path_params["client_id"])
     result = await to_thread.run_sync(sim.manifest, client_id, scan)
     return JSONResponse(result)

@@ -1,15 +1,31 @@
-"""Platform handlers: session login/validate/logout/current and fleet discovery."""
+"""Platform handlers: session login/validate/logout/current, the legacy ``/auth`` login, the console
+configuration clients read first, and fleet discovery (``system_status`` paged)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 import orjson
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from simulator.api.http import JSONResponse, authenticate, backend, query_int, read_json, read_object
-from simulator.errors import BadRequest
+from simulator.api.http import (
+    JSONResponse,
+    authenticate,
+    backend,
+    header,
+    query_int,
+    read_json,
+    read_object,
+)
+from simulator.errors import BadRequest, Unauthorized
+from simulator.state.backend import ThreatResponseBackend
+
+# What system_status rows say in `full_version` (simulator/state/backend.py) and console.json says.
+SERVER_VERSION = "7.6.2.1218"
 
 
 async def login(request: Request) -> Response:
@@ -24,6 +40,42 @@ async def login(request: Request) -> Response:
     sim = backend(request)
     record = sim.sessions.login(username, password, sim.now())
     return JSONResponse({"data": {"session": record.session}})
+
+
+def _b64_text(value: str) -> str:
+    try:
+        return base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Unauthorized("credentials must be base64 text") from None
+
+
+def _legacy_credentials(request: Request) -> tuple[str, str]:
+    """``Authorization: Basic base64(user:password)``, else base64 ``username``/``password`` headers."""
+    authorization = header(request, b"authorization")
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "basic":
+            username, colon, password = _b64_text(value).partition(":")
+            if colon:
+                return username, password
+            raise Unauthorized("Basic credentials must encode 'username:password'")
+    encoded_user, encoded_password = header(request, b"username"), header(request, b"password")
+    if encoded_user is not None and encoded_password is not None:
+        return _b64_text(encoded_user), _b64_text(encoded_password)  # INFERRED: older clients' headers
+    raise Unauthorized("POST /auth needs 'Authorization: Basic ...' or base64 username/password headers")
+
+
+async def auth(request: Request) -> Response:
+    """``POST /auth``: the legacy login; the session string as a plain-text body (spec: public clients)."""
+    username, password = _legacy_credentials(request)
+    sim = backend(request)
+    record = sim.sessions.login(username, password, sim.now())
+    return Response(record.session, media_type="text/plain")
+
+
+async def console_config(request: Request) -> Response:
+    """``GET /config/console.json``: the server version clients read before they talk REST."""
+    return JSONResponse({"serverVersion": SERVER_VERSION})
 
 
 async def validate(request: Request) -> Response:
@@ -74,11 +126,15 @@ def _option_int(options: dict[str, Any], key: str, default: int | None) -> int |
     return value
 
 
-async def system_status(request: Request) -> Response:
-    options = _tanium_options(request)
-    start = _option_int(options, "row_start", 0) or 0
-    count = _option_int(options, "row_count", None)
-    sim = backend(request)
+# INFERRED (the spec is silent on system_status paging): a request without `row_count` gets the first
+# page, never the whole fleet; a larger `row_count` is cut to the largest page. Clients read the cache-info
+# element's `filtered_row_count` (the fleet size) and `page_row_count` and ask for the next `row_start`.
+SYSTEM_STATUS_PAGE_ROWS = 500
+SYSTEM_STATUS_MAX_ROWS = 5_000
+_INLINE_ROWS = 100  # pages up to this size are built on the event loop; larger ones in a worker thread
+
+
+def _system_status_page(sim: ThreatResponseBackend, start: int, count: int) -> bytes:
     rows: list[Any] = list(sim.system_status(start, count))
     rows.append(
         {
@@ -89,7 +145,18 @@ async def system_status(request: Request) -> Response:
             "expiration": "",
         }
     )
-    return JSONResponse({"data": rows})
+    return orjson.dumps({"data": rows})
+
+
+async def system_status(request: Request) -> Response:
+    """Fleet discovery, one page at a time (``tanium-options`` ``row_start``/``row_count``)."""
+    options = _tanium_options(request)
+    start = _option_int(options, "row_start", 0) or 0
+    count = min(_option_int(options, "row_count", SYSTEM_STATUS_PAGE_ROWS) or 0, SYSTEM_STATUS_MAX_ROWS)
+    sim = backend(request)
+    if min(count, sim.fleet.size - start) <= _INLINE_ROWS:
+        return JSONResponse.from_json(_system_status_page(sim, start, count))
+    return JSONResponse.from_json(await to_thread.run_sync(_system_status_page, sim, start, count))
 
 
 async def dec_endpoints(request: Request) -> Response:
@@ -116,4 +183,14 @@ async def dec_endpoints(request: Request) -> Response:
     return JSONResponse({"data": [sim.dec_endpoint(sim.fleet.endpoint(i)) for i in range(offset, stop)]})
 
 
-__all__ = ["current", "dec_endpoints", "login", "logout", "system_status", "validate"]
+__all__ = [
+    "SERVER_VERSION",
+    "auth",
+    "console_config",
+    "current",
+    "dec_endpoints",
+    "login",
+    "logout",
+    "system_status",
+    "validate",
+]

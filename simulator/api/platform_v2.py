@@ -69,6 +69,14 @@ async def result_data_question(request: Request) -> Response:
     return _data(platform(request).result_data(_param(request, "id"), start, count))
 
 
+async def merged_result_data_question(request: Request) -> Response:
+    """``GET /api/v2/merged_result_data/question/{id}``: ``result_data``'s envelope, sub-questions merged."""
+    options = _tanium_options(request)
+    start = _option_int(options, "row_start", 0) or 0
+    count = _option_int(options, "row_count", None)
+    return _data(platform(request).merged_result_data(_param(request, "id"), start, count))
+
+
 async def get_sensor(request: Request) -> Response:
     return _data(platform(request).get_sensor(_param(request, "name")))
 
@@ -83,6 +91,16 @@ async def create_group(request: Request) -> Response:
 
 async def get_group(request: Request) -> Response:
     return _data(platform(request).get_group(_param(request, "id")))
+
+
+async def get_group_by_name(request: Request) -> Response:
+    """``GET /api/v2/groups/by-name/{name}``: a group by name (``All Computers`` included)."""
+    return _data(platform(request).get_group_by_name(_param(request, "name")))
+
+
+async def client_count(request: Request) -> Response:
+    """``GET /api/v2/client_count``: the number of registered endpoints, ``{"data": N}``."""
+    return _data(backend(request).fleet.size)
 
 
 async def create_action(request: Request) -> Response:
@@ -107,15 +125,18 @@ async def result_data_action(request: Request) -> Response:
 
 __all__ = [
     "action_stop",
+    "client_count",
     "create_action",
     "create_group",
     "create_question",
     "create_saved_action",
     "get_action",
     "get_group",
+    "get_group_by_name",
     "get_package",
     "get_question",
     "get_sensor",
+    "merged_result_data_question",
     "parse_question",
     "platform",
     "result_data_action",

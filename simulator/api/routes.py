@@ -10,7 +10,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from simulator.api import admin, admin_scans, platform
+from simulator import console
+from simulator.api import admin, admin_scans, admin_world, platform
 from simulator.api import platform_v2 as pv2
 from simulator.api import threat_response as tr
 from simulator.api.http import authenticate
@@ -26,18 +27,23 @@ HANDLERS: dict[str, Handler] = {
     "validate": platform.validate,
     "logout": platform.logout,
     "current": platform.current,
+    "auth": platform.auth,
+    "console_config": platform.console_config,
     # discovery
     "system_status": platform.system_status,
     "dec_endpoints": platform.dec_endpoints,
+    "client_count": pv2.client_count,
     # platform questions, sensors, packages, groups and actions (the scanner runbook)
     "parse_question": pv2.parse_question,
     "create_question": pv2.create_question,
     "get_question": pv2.get_question,
     "result_info_question": pv2.result_info_question,
     "result_data_question": pv2.result_data_question,
+    "merged_result_data_question": pv2.merged_result_data_question,
     "get_sensor": pv2.get_sensor,
     "get_package": pv2.get_package,
     "create_group": pv2.create_group,
+    "get_group_by_name": pv2.get_group_by_name,
     "get_group": pv2.get_group,
     "create_action": pv2.create_action,
     "create_saved_action": pv2.create_saved_action,
@@ -76,6 +82,19 @@ HANDLERS: dict[str, Handler] = {
     "sim_requests": admin.requests,
     "sim_metrics": admin.metrics,
     "sim_openapi": admin.openapi,
+    "sim_clock": admin_world.clock_get,
+    "sim_clock_advance": admin_world.clock_advance,
+    "sim_task": admin_world.task,
+    "sim_endpoints": admin_world.endpoints,
+    # the live console
+    "sim_ui": console.page,
+    "sim_ui_js": console.script,
+    "sim_ui_css": console.stylesheet,
+    "sim_events": console.events,
+    "sim_stats": console.stats,
+    "sim_scenarios": console.scenarios,
+    "sim_endpoint_history": console.endpoint_history,
+    "sim_endpoint_trace": console.endpoint_trace,
 }
 
 

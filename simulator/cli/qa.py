@@ -3,6 +3,7 @@
     tanium-sim qa                                   # every scenario, 2 seeds, 3 endpoints (make qa)
     tanium-sim qa --scenario flaky-5xx hangs --seeds 10 --endpoints 20 --junit reports/qa.xml
     tanium-sim qa --client no-cleanup --scenario task-errors     # a broken client: must FAIL
+    tanium-sim qa --url http://127.0.0.1:8080 --admin-token $ADMIN   # a 'serve --clock manual' server
 
 Prints a table (scenario × outcome counts × leaks × time) and the problems of failed runs; writes
 JUnit XML (``--junit``) and JSON (``--json``). Exit 0 only when every expectation held, 1 otherwise,
@@ -12,6 +13,7 @@ JUnit XML (``--junit``) and JSON (``--json``). Exit 0 only when every expectatio
 from __future__ import annotations
 
 import argparse
+import os
 
 from simulator.cli.types import matrix_count, positive_float
 
@@ -19,7 +21,14 @@ DEFAULT_SEEDS = 2
 DEFAULT_ENDPOINTS = 3
 # simulator.qa.variants.VARIANTS, named here so that --help does not import the client and the simulator
 # (tests/unit/test_layering.py checks the two agree).
-CLIENT_VARIANTS = ("blind-post", "ignores-retry-after", "no-cleanup", "no-retry", "reference")
+CLIENT_VARIANTS = (
+    "blind-post",
+    "ignores-retry-after",
+    "no-cleanup",
+    "no-retry",
+    "reference",
+    "stale-session",
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,11 +49,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--seeds",
         type=matrix_count,
-        default=DEFAULT_SEEDS,
-        help=f"seeds per scenario (default {DEFAULT_SEEDS})",
+        default=None,
+        help=f"seeds per scenario (default {DEFAULT_SEEDS}; a --url server has one: its own)",
     )
     p.add_argument(
-        "--first-seed", type=int, default=1, help="the first seed; the others follow it (default 1)"
+        "--first-seed", type=int, default=None, help="the first seed; the others follow it (default 1)"
     )
     p.add_argument(
         "--endpoints",
@@ -73,6 +82,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run every world on this Redis (redis://HOST:PORT/DB), each under its own key prefix, "
         "deleted afterwards (default: memory)",
     )
+    remote = p.add_argument_group(
+        "a running simulator",
+        "Drive a server you started instead of in-process worlds: 'tanium-sim serve --clock manual' (any "
+        "--workers, --store). The runs use its seed and fleet, switch its scenario and reset it; its "
+        "scenario is put back at the end.",
+    )
+    remote.add_argument("--url", metavar="URL", help="the server's base URL, e.g. http://127.0.0.1:8080")
+    remote.add_argument(
+        "--admin-token",
+        default=os.environ.get("TANIUM_SIM_ADMIN_TOKEN", ""),
+        metavar="TOKEN",
+        help="the server's admin token, as 'serve' printed it ($TANIUM_SIM_ADMIN_TOKEN)",
+    )
+    remote.add_argument(
+        "--username",
+        default=os.environ.get("TANIUM_SIM_USERNAME", "admin"),
+        help="the server's login user (default admin, $TANIUM_SIM_USERNAME)",
+    )
+    remote.add_argument(
+        "--password",
+        default=os.environ.get("TANIUM_SIM_PASSWORD", "tanium"),
+        help="the server's login password (default tanium, $TANIUM_SIM_PASSWORD)",
+    )
+    remote.add_argument("--ca-bundle", metavar="PEM", help="trust this CA for an https:// --url")
     p.set_defaults(func=_run)
 
 
@@ -86,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
     from simulator.cli.types import UsageError
     from simulator.qa.expectations import ExpectationError, Expectations
     from simulator.qa.report import print_report, write_json, write_junit
-    from simulator.qa.runner import MatrixOptions, RunResult, run_matrix
+    from simulator.qa.runner import MatrixOptions, RemoteError, RunResult, run_matrix
     from simulator.qa.variants import VARIANTS
     from simulator.scenarios import Scenario, ScenarioError, available
 
@@ -105,12 +138,30 @@ def _run(args: argparse.Namespace) -> int:
         target = getattr(args, flag)
         if target and Path(target).is_dir():
             raise UsageError(f"--{flag} {target} is a folder: name a file")
+    remote = None
+    if args.url:
+        from simulator.qa.runner import Remote
+
+        if args.store != "memory":
+            raise UsageError(
+                "--store is the in-process worlds' store; a --url server has its own: drop --store"
+            )
+        if not args.admin_token:
+            raise UsageError(
+                "--url needs the server's admin token: pass --admin-token or set TANIUM_SIM_ADMIN_TOKEN"
+            )
+        if not args.url.startswith(("http://", "https://")):
+            raise UsageError(f"--url {args.url} is not an http:// or https:// URL")
+        remote = Remote(
+            args.url.rstrip("/"), args.admin_token, args.username, args.password, args.ca_bundle or True
+        )
     options = MatrixOptions(
         endpoints=args.endpoints,
-        seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
+        seeds=tuple(range(first_seed := args.first_seed or 1, first_seed + (args.seeds or DEFAULT_SEEDS))),
         variant=VARIANTS[args.client],
         request_timeout_s=args.request_timeout,
         store_url=args.store,
+        remote=remote,
     )
     if args.store != "memory":
         from simulator.state.store import open_store
@@ -130,7 +181,10 @@ def _run(args: argparse.Namespace) -> int:
             highlight=False,
         )
 
-    result = asyncio.run(run_matrix(scenarios, options, on_run))
+    try:
+        result = asyncio.run(run_matrix(scenarios, options, on_run))
+    except RemoteError as exc:
+        raise UsageError(str(exc)) from None
     print_report(result, Console(file=sys.stdout, width=160))
     if args.junit:
         write_junit(result, Path(args.junit))

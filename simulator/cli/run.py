@@ -9,17 +9,34 @@ from __future__ import annotations
 
 import argparse
 
+from simulator.cli.types import DEFAULT_SEED, positive_int
+
+MAX_ENDPOINTS = 100_000  # in one process, in memory; `serve` scales further
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
         help="start a simulator, collect every endpoint's trace with the reference client, summarize",
-        description="The main job end to end: simulator, `collect --all`, inventory summary, shut down.",
+        description="The main job end to end: start a simulator on a free local port, `collect --all` "
+        "through the reference client, check the server was left clean, print the fleet's inventory, shut "
+        "down. Exit 0: everything collected and clean; 1: failures; 2: usage errors.",
     )
-    p.add_argument("--endpoints", type=int, default=25, help="fleet size (default 25)")
-    p.add_argument("--seed", type=int, default=1, help="world seed (default 1)")
-    p.add_argument("--out", default="out", help="folder for the collected traces (default ./out)")
-    p.add_argument("--concurrency", type=int, default=8, help="endpoints collected at once (default 8)")
+    p.add_argument(
+        "--endpoints", type=positive_int, default=25, help=f"fleet size, 1 to {MAX_ENDPOINTS} (default 25)"
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"world seed: same seed, same fleet and traces, as `serve --seed` (default {DEFAULT_SEED})",
+    )
+    p.add_argument(
+        "--out", default="out", help="folder for the collected traces, created if needed (default out)"
+    )
+    p.add_argument(
+        "--concurrency", type=positive_int, default=8, help="endpoints collected at once (default 8)"
+    )
     p.add_argument("--json", action="store_true", help="print the fleet summary as JSON instead of tables")
     p.set_defaults(func=_run)
 
@@ -30,19 +47,18 @@ def _run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from rich.console import Console
-
     from client import CollectOptions, InventorySummary, collect_many, write_summary
     from simulator.cli.collect import ProgressBar
-    from simulator.cli.types import UsageError
+    from simulator.cli.types import UsageError, ensure_folder, output_console
     from simulator.server import BackgroundServer
     from simulator.settings import Settings
 
-    if args.endpoints < 1 or args.endpoints > 100_000:
-        raise UsageError("--endpoints must be between 1 and 100000 for `run` (use `serve` for larger fleets)")
-    if args.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
-    console = Console(stderr=True)
+    if args.endpoints > MAX_ENDPOINTS:
+        raise UsageError(
+            f"--endpoints must be between 1 and {MAX_ENDPOINTS} for `run` (use `serve` for larger fleets)"
+        )
+    out_dir = ensure_folder(Path(args.out), "--out")
+    console = output_console(stderr=True)
     settings = Settings(port=0, seed=args.seed, endpoints=args.endpoints)
     started = time.monotonic()
     with BackgroundServer(settings) as server:
@@ -55,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
             domain=None,
             client_ids=(),
             all=True,
-            out=Path(args.out),
+            out=out_dir,
             concurrency=args.concurrency,
             deadline_s=120.0,
             request_timeout_s=30.0,
@@ -95,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        out = Console()
+        out = output_console()
         out.print(fleet)
         out.print(
             f"collected {len(ok)} of {len(outcomes)} endpoints "

@@ -9,8 +9,10 @@ questions by the documented rule (answered / estimated total >= 95 %), shows pro
 per-endpoint table. It refuses to uninstall where the scanner still runs (the binary would be gone but
 the process would keep scanning from memory) unless ``--force``.
 
-Exit codes: 0 done and verified, 1 the runbook ran but something is not verified (or was refused),
-2 usage errors (bad arguments, unreachable server, refused token).
+It takes the server and credentials as ``collect`` does (``--url``/``$TANIUM_URL``, ``--token``/
+``$TANIUM_TOKEN`` or ``--username``/``--password``, ``--ca-bundle``). Exit codes: 0 done and verified,
+1 the runbook failed at run time (unreachable server, refused credential, an endpoint named by
+``--computer-name`` that no answer names) or something is not verified (or was refused), 2 usage errors.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class Runbook:
         self.complete_percent = complete_percent
         self.sleep = sleep
         self.monotonic = monotonic
+        self.answered: set[str] = set()  # every Computer Name an answer named (case folded)
 
     # -- HTTP ---------------------------------------------------------------------------------------
     def _call(self, method: str, path: str, body: Any = None) -> Any:
@@ -136,6 +139,7 @@ class Runbook:
             }
             if not any(values.get(c) in MARKERS for c in ("Computer Name", "Computer ID")):
                 rows.append(values)
+                self.answered.add(values.get("Computer Name", "").casefold())
         return rows
 
     # -- actions ------------------------------------------------------------------------------------
@@ -287,6 +291,12 @@ def _ids_clause(rows: list[EndpointRow]) -> str:
 
 # ---------------------------------------------------------------------------------------------- CLI
 
+STEPS = {
+    "status": "ask where the scanner runs and where its binary is; a table (changes nothing)",
+    "stop": "deploy the stop package where the scanner runs, re-ask until it says Not Running",
+    "uninstall": "deploy the per-platform uninstall package, re-ask until the binary is gone",
+}
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -298,25 +308,79 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "Not Running; uninstall deploys the per-platform uninstall package and verifies the file is gone."
         ),
     )
-    p.add_argument("step", choices=("status", "stop", "uninstall"), help="what to do")
-    p.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8080")
-    p.add_argument(
-        "--token",
-        default=os.environ.get("TANIUM_TOKEN", ""),
-        help="API token for the `session` header (default: $TANIUM_TOKEN)",
+    steps = p.add_subparsers(dest="step", metavar="STEP", required=True)
+    for name, what in STEPS.items():
+        step = steps.add_parser(name, help=what, description=f"runbook {name}: {what}. Exit 0 when verified.")
+        _step_options(step)
+        if name == "uninstall":
+            step.add_argument(
+                "--force",
+                action="store_true",
+                help="uninstall even where the scanner still runs (it keeps scanning from memory)",
+            )
+        step.set_defaults(func=_run, force=False)
+
+
+def _step_options(p: argparse.ArgumentParser) -> None:
+    from simulator.cli.types import non_negative_float, non_negative_int, percent, positive_float
+
+    server = p.add_argument_group("server and credentials (as for `tanium-sim collect`)")
+    server.add_argument("--url", help="the server, e.g. http://127.0.0.1:8080 (default: $TANIUM_URL)")
+    server.add_argument("--token", help="API token for the `session` header (default: $TANIUM_TOKEN)")
+    server.add_argument("--username", help="user for a session login (default: $TANIUM_USERNAME)")
+    server.add_argument("--password", help="password for --username (default: $TANIUM_PASSWORD)")
+    server.add_argument("--domain", help="login domain, if the account needs one")
+    trust = server.add_mutually_exclusive_group()
+    trust.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        help="PEM file of the CA(s) to trust for https (default: $SSL_CERT_FILE, else the system's); "
+        "for the simulator: `tanium-sim tls export-ca FILE`",
     )
-    scope = p.add_mutually_exclusive_group()
-    scope.add_argument(
-        "--computer-name", action="append", default=[], metavar="NAME", help="an endpoint (repeat)"
+    trust.add_argument(
+        "--insecure", action="store_true", help="do NOT verify the server's certificate (testing only)"
     )
-    scope.add_argument("--where", help="a from-clause, e.g. 'Computer Name contains web'")
-    scope.add_argument("--all", action="store_true", help="every endpoint")
-    p.add_argument("--max-data-age", type=int, default=60, help="Maximum Data Age in seconds (default 60)")
-    p.add_argument("--force", action="store_true", help="uninstall even where the scanner still runs")
-    p.add_argument("--poll-interval", type=float, default=5.0, help="seconds between polls (default 5)")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each step (default 600)")
-    p.add_argument("--complete-percent", type=float, default=95.0, help="answers needed, in %% (default 95)")
-    p.set_defaults(func=_run)
+    scope = p.add_argument_group("endpoints (stop and uninstall need one of these)")
+    only = scope.add_mutually_exclusive_group()
+    only.add_argument(
+        "--computer-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an endpoint (repeat); one no answer names is an error (exit 1)",
+    )
+    only.add_argument("--where", metavar="TEXT", help="a from-clause, e.g. 'Computer Name contains web'")
+    only.add_argument("--all", action="store_true", help="every endpoint")
+    timing = p.add_argument_group("questions and waiting")
+    timing.add_argument(
+        "--max-data-age",
+        type=non_negative_int,
+        default=60,
+        metavar="SECONDS",
+        help="Maximum Data Age for every sensor (default 60)",
+    )
+    timing.add_argument(
+        "--poll-interval",
+        type=non_negative_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="between polls (default 5)",
+    )
+    timing.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=600.0,
+        metavar="SECONDS",
+        help="to wait for each step (default 600)",
+    )
+    timing.add_argument(
+        "--complete-percent",
+        type=percent,
+        default=95.0,
+        metavar="PERCENT",
+        help="answers needed before a question counts as answered, 0 to 100 %% of the estimated total "
+        "(default 95)",
+    )
 
 
 def _scope(args: argparse.Namespace) -> tuple[str | None, bool]:
@@ -334,33 +398,78 @@ def _scope(args: argparse.Namespace) -> tuple[str | None, bool]:
     raise UsageError(f"runbook {args.step} needs the endpoints: --computer-name NAME, --where TEXT or --all")
 
 
+def _server(args: argparse.Namespace, env: dict[str, str]) -> tuple[str, dict[str, str], Any]:
+    """The URL, credential and ``verify`` from the arguments and ``TANIUM_*``, as ``collect`` reads them."""
+    import ssl
+
+    from simulator.cli.collect import ca_bundle_from_args
+    from simulator.cli.types import UsageError
+
+    url = args.url or env.get("TANIUM_URL", "")
+    if not url:
+        raise UsageError("no server URL: pass --url or set TANIUM_URL")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"{url!r} is not a server URL: use http://HOST:PORT or https://HOST")
+    token = args.token or env.get("TANIUM_TOKEN", "")
+    username = args.username or env.get("TANIUM_USERNAME", "")
+    password = args.password or env.get("TANIUM_PASSWORD", "")
+    if token:
+        credential = {"token": token}
+    elif username and password:
+        credential = {"username": username, "password": password}
+        domain = args.domain or env.get("TANIUM_DOMAIN", "")
+        if domain:
+            credential["domain"] = domain
+    elif username:
+        raise UsageError("--username needs a password: pass --password or set TANIUM_PASSWORD")
+    else:
+        raise UsageError("no credential: pass --token (or set TANIUM_TOKEN), or --username and --password")
+    bundle = ca_bundle_from_args(args, env)
+    verify: Any = not args.insecure
+    if bundle is not None:
+        verify = ssl.create_default_context(cafile=str(bundle))
+    return url, credential, verify
+
+
+def _session(http: Any, url: str, credential: dict[str, str]) -> None:
+    """Logs in (for --username) and checks the session, setting the ``session`` header; RunbookError."""
+    import httpx
+
+    try:
+        if "token" in credential:
+            http.headers["session"] = credential["token"]
+        else:
+            login = http.post("/api/v2/session/login", json=credential)
+            if login.status_code >= 400:
+                raise RunbookError(
+                    f"the server refused the login of {credential['username']} ({login.status_code})"
+                )
+            http.headers["session"] = login.json()["data"]["session"]
+        current = http.get("/api/v2/session/current")
+        if current.status_code >= 400:
+            raise RunbookError(f"the server refused the token ({current.status_code})")
+    except httpx.HTTPError as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise RunbookError(f"cannot reach {url} ({detail})") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunbookError(f"{url} did not answer the login like a Tanium server ({exc!r})") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     import httpx
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from simulator.cli.types import UsageError
+    from simulator.cli.types import output_console
 
-    if not args.token:
-        raise UsageError("--token is required (or set TANIUM_TOKEN)")
-    if args.max_data_age < 0 or args.poll_interval < 0 or args.timeout <= 0:
-        raise UsageError("--max-data-age and --poll-interval must be >= 0 and --timeout > 0")
-    if not args.url.startswith(("http://", "https://")):
-        raise UsageError(f"--url must start with http:// or https://, got {args.url!r}")
+    url, credential, verify = _server(args, dict(os.environ))
     where, scoped = _scope(args)
-    out = Console(width=160) if not Console().is_terminal else Console()
-    err = Console(stderr=True)
+    out = output_console()
+    err = output_console(stderr=True)
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
     )
-    with httpx.Client(base_url=args.url, headers={"session": args.token}, timeout=60.0) as http:
-        try:
-            http.get("/api/v2/session/current").raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            raise UsageError(f"the server refused the token ({exc.response.status_code})") from None
-        except httpx.HTTPError as exc:
-            raise UsageError(f"cannot reach {args.url} ({exc.__class__.__name__})") from None
+    with httpx.Client(base_url=url, timeout=60.0, verify=verify) as http:
         book = Runbook(
             http,
             progress=progress,
@@ -370,6 +479,7 @@ def _run(args: argparse.Namespace) -> int:
             complete_percent=args.complete_percent,
         )
         try:
+            _session(http, url, credential)
             with progress:
                 if args.step == "status":
                     rows = book.status(where)
@@ -378,7 +488,7 @@ def _run(args: argparse.Namespace) -> int:
                 else:
                     rows = book.uninstall(where, force=args.force)
         except RunbookError as exc:
-            err.print(f"tanium-sim runbook: {exc}")
+            err.print(f"tanium-sim runbook: {exc}", highlight=False, markup=False)
             return 1
     table = Table(title=f"runbook {args.step}: {len(rows)} endpoint(s)")
     for column in ("Computer Name", "Computer ID", "Monitor", "Binary", "Action", "Outcome"):
@@ -388,11 +498,20 @@ def _run(args: argparse.Namespace) -> int:
             row.name, row.computer_id, row.monitor, row.binary or "-", row.action or "-", row.outcome or "-"
         )
     out.print(table)
-    if not rows and args.step != "status":
+    unknown = [n.strip() for n in args.computer_name if n.strip().casefold() not in book.answered]
+    if not rows and args.step != "status" and not unknown:
         out.print(
             "nothing to do: no endpoint in scope"
             + (" runs the scanner" if args.step == "stop" else " has it")
         )
+    if unknown:
+        err.print(
+            f"tanium-sim runbook: no endpoint named {', '.join(unknown)} answered: unknown or offline "
+            "(check the name with `tanium-sim runbook status`)",
+            highlight=False,
+            markup=False,
+        )
+        return 1
     verified = ("stopped", "removed", "removed, but still running from memory")  # the last only with --force
     failed = [r for r in rows if r.outcome and r.outcome not in verified]
     return 1 if failed else 0

@@ -10,14 +10,28 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("scenario", help="list the named scenarios, or validate scenario files")
+    p = sub.add_parser(
+        "scenario",
+        help="list the named scenarios, or validate scenario files",
+        description="The scenario library (latency, lifecycles, failure injection; `serve --scenario NAME`) "
+        "and a checker for your own scenario files.",
+    )
     actions = p.add_subparsers(dest="scenario_command", metavar="ACTION", required=True)
-    ls = actions.add_parser("list", help="the scenarios in scenarios/, each with what it simulates")
+    ls = actions.add_parser(
+        "list",
+        help="the scenarios in scenarios/, each with what it simulates",
+        description="List the named scenarios, one line each with what it simulates.",
+    )
     ls.add_argument(
         "--dir", default=None, help="folder of scenario files (default: the project's scenarios/)"
     )
     ls.set_defaults(func=_list)
-    check = actions.add_parser("validate", help="check scenario files (YAML or JSON) without running them")
+    check = actions.add_parser(
+        "validate",
+        help="check scenario files (YAML or JSON) without running them",
+        description="Check scenario files without running them: `ok FILE` per valid file, else the error "
+        "naming the file, line, field and what was expected (exit 2 when any file is invalid).",
+    )
     check.add_argument("files", nargs="+", metavar="FILE", help="scenario file(s), or names from scenarios/")
     check.set_defaults(func=_validate)
 

@@ -1,11 +1,17 @@
-"""``tanium-sim serve``: run the simulator in the foreground until Ctrl-C."""
+"""``tanium-sim serve``: run the simulator in the foreground until Ctrl-C or SIGTERM (exit 0 either way)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import ipaddress
+import logging
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 from simulator.cli.replay_options import add_options as add_replay_options
@@ -24,9 +30,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve",
         help="run the simulator (Tanium Threat Response API) in the foreground",
-        description="Serve the simulated Tanium API. Binds 127.0.0.1 unless told otherwise; Ctrl-C stops it.",
+        description="Serve the simulated Tanium API. Binds 127.0.0.1 unless told otherwise; Ctrl-C or "
+        "SIGTERM stops it, giving answers in flight --graceful-timeout seconds.",
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: loopback only; any other address is warned about: "
+        "the tokens are then all that guard the simulator)",
+    )
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any free port)")
     add_world_options(p)
     p.add_argument(
@@ -62,8 +74,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--state-dir",
         default="",
         metavar="DIR",
-        help="folder keeping the simulator's CA (default: $TANIUM_SIM_STATE or ./.sim-state)",
+        help="folder keeping the simulator's CA (default: $TANIUM_SIM_STATE, else the user's data folder, "
+        "e.g. ~/.local/share/tanium-sim); a named folder must exist unless --create",
     )
+    tls.add_argument("--create", action="store_true", help="create the --state-dir folder when missing")
     p.add_argument(
         "--scenario",
         default=None,
@@ -109,8 +123,139 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="serve the real CST traces of DIR: <clientId>.cst.gz to that endpoint, the other *.cst.gz files "
         "to the remaining endpoints in order; the rest stay generated ($TANIUM_SIM_TRACES_DIR)",
     )
+    p.add_argument(
+        "--clock",
+        choices=("system", "manual"),
+        default=os.environ.get("TANIUM_SIM_CLOCK", "system"),
+        help="system: the real time (default). manual: simulated time that moves only through "
+        "POST /_sim/clock and injected delays, shared by every process: what 'tanium-sim qa --url' drives",
+    )
     add_replay_options(p)  # --replay HAR, --replay-mode, --replay-speed
+    add_connection_options(p)
     p.set_defaults(func=_serve)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0 seconds, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def add_connection_options(p: argparse.ArgumentParser) -> None:
+    from simulator.limits import ConnectionLimits, default_max_connections  # a leaf: --help stays light
+
+    default = ConnectionLimits()
+    group = p.add_argument_group("connections and shutdown (docs/serving.md)")
+    group.add_argument(
+        "--keep-alive-timeout",
+        type=_seconds,
+        default=default.keep_alive_s,
+        metavar="S",
+        help=f"close a connection that sends nothing for S seconds between requests, or after it opens "
+        f"(default {default.keep_alive_s:g})",
+    )
+    group.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=default.header_timeout_s,
+        metavar="S",
+        help="close a connection whose request line and headers are not whole S seconds after it opened "
+        f"or its previous answer ended (default {default.header_timeout_s:g})",
+    )
+    group.add_argument(
+        "--max-connections",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="connections served at once; each one past N is answered 503 with Retry-After and closed, "
+        "GET /_sim/health excepted (default here "
+        f"{default_max_connections()}: nine tenths of this process's open-file limit, ulimit -n)",
+    )
+    group.add_argument(
+        "--graceful-timeout",
+        type=_seconds,
+        default=default.graceful_timeout_s,
+        metavar="S",
+        help="on Ctrl-C or SIGTERM, answers still in flight (downloads to clients that stopped reading) "
+        f"get S seconds, then are cut (default {default.graceful_timeout_s:g})",
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` binds only this machine (127.0.0.0/8, ::1, localhost).
+
+    >>> is_loopback("127.0.0.2"), is_loopback("::1"), is_loopback("0.0.0.0"), is_loopback("lab.example")
+    (True, True, False, False)
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+class _Terminated(Exception):
+    """SIGTERM, raised where uvicorn re-sends it once its graceful shutdown is done."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
+class _CutAnswers(logging.Filter):
+    """Counts the answers uvicorn cuts when the grace period ends, instead of logging a traceback each."""
+
+    def __init__(self, server: Any) -> None:
+        super().__init__()
+        self.server = server
+        self.cut: int | None = None  # answers cut, once uvicorn says so
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.server.should_exit:
+            return True
+        if str(record.msg).startswith("Cancel %s running task"):
+            args = record.args if isinstance(record.args, tuple) else ()
+            self.cut = int(args[0]) if args and isinstance(args[0], int) else 0
+            return False
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, asyncio.CancelledError)  # "Exception in ASGI application" per cut
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(server: Any = None, grace_s: float = 0.0) -> Iterator[None]:
+    """Ctrl-C and SIGTERM end the block quietly; ``tanium-sim stopped`` is printed either way.
+
+    uvicorn handles both signals with a graceful shutdown, then restores the previous handlers and sends
+    the signal again: Ctrl-C then raises ``KeyboardInterrupt``; SIGTERM, with Python's default action,
+    would kill the process with status 143 before it could say it stopped.
+    """
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    cut = _CutAnswers(server) if server is not None else None
+    if cut is not None:
+        logging.getLogger("uvicorn.error").addFilter(cut)
+    try:
+        yield
+    except (KeyboardInterrupt, _Terminated):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if cut is not None:
+            logging.getLogger("uvicorn.error").removeFilter(cut)
+    note = ""
+    if cut is not None and cut.cut is not None:
+        note = f"; what was still in flight after --graceful-timeout {grace_s:g} s was cut off"
+    print(f"tanium-sim stopped{note}", flush=True)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -118,6 +263,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from simulator.app import create_app
     from simulator.cli.types import UsageError
+    from simulator.limits import ConnectionLimits
     from simulator.scenarios import DEFAULT_SCENARIO, Scenario, ScenarioError
     from simulator.server import tune_gc, uvicorn_config
     from simulator.settings import Settings, TLSSettings
@@ -143,6 +289,13 @@ def _serve(args: argparse.Namespace) -> int:
             journal=not args.no_journal,
             task_retention=args.task_retention,
             traces_dir=args.traces_dir,
+            clock=args.clock,
+            connections=ConnectionLimits(
+                keep_alive_s=args.keep_alive_timeout,
+                header_timeout_s=args.header_timeout,
+                max_connections=args.max_connections,
+                graceful_timeout_s=args.graceful_timeout,
+            ),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -168,6 +321,10 @@ def _serve(args: argparse.Namespace) -> int:
         from simulator.tls import uvicorn_tls_options
 
         try:
+            if not settings.tls.cert_file:
+                from simulator.tls import check_state_dir
+
+                check_state_dir(args.state_dir, create=args.create)  # a mistyped folder is not a new CA
             tls_options = uvicorn_tls_options(settings.tls)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
@@ -177,7 +334,11 @@ def _serve(args: argparse.Namespace) -> int:
         import shlex
 
         state = f" --state-dir {shlex.quote(args.state_dir)}" if args.state_dir else ""
-        tls_note = f"; trust its CA: tanium-sim tls export-ca tanium-sim-ca.pem{state}"
+        from simulator.tls import ca_notice
+
+        tls_note = (
+            f"; {ca_notice(args.state_dir)}; trust it: tanium-sim tls export-ca tanium-sim-ca.pem{state}"
+        )
     store_note, store = "", None
     if args.store.strip() != "memory":
         from simulator.state.store import open_store
@@ -207,12 +368,19 @@ def _serve(args: argparse.Namespace) -> int:
             "its own world; pass --store redis://127.0.0.1:6379/0 (docs/scaling.md)"
         )
     replay = replay_from_args(args)  # None without --replay
+    if not is_loopback(settings.host):
+        print(
+            f"tanium-sim: warning: --host {settings.host} lets other machines reach the simulator; "
+            "its session and admin tokens are all that guard it (bind 127.0.0.1 to keep it local)",
+            file=sys.stderr,
+            flush=True,
+        )
     if args.workers > 1:
         return _serve_workers(args, settings, scenario, store_note, scheme, tls_note, tls_options)
     app = create_app(settings, scenario=scenario, store=store, replay=replay)
     settings = app.state.settings  # the scenario may set the seed, fleet size and lifecycles
     scenario = app.state.runtime.scenario  # on a shared store, the world's running scenario
-    config = uvicorn_config(app, settings.host, settings.port, **tls_options)
+    config = uvicorn_config(app, settings.host, settings.port, limits=settings.connections, **tls_options)
     server = uvicorn.Server(config)
     tune_gc()  # this process only serves: see tune_gc
 
@@ -238,9 +406,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     server.startup = startup  # type: ignore[method-assign]
     try:
-        server.run()
-    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a graceful shutdown
-        print("tanium-sim stopped", flush=True)
+        with _stopped_by_signals(server, settings.connections.graceful_timeout_s):
+            server.run()
     except OSError as exc:
         raise UsageError(
             f"cannot listen on {settings.host}:{settings.port} ({exc.strerror}); try another --port"
@@ -274,6 +441,7 @@ def _serve_workers(
         settings.port,
         factory=True,
         workers=args.workers,
+        limits=settings.connections,
         **tls_options,
     )
     try:
@@ -288,7 +456,6 @@ def _serve_workers(
         f"login {settings.username}/{settings.password}{store_note}{tls_note}",
         flush=True,
     )
-    with contextlib.suppress(KeyboardInterrupt):
+    with _stopped_by_signals():
         Multiprocess(config, sockets=[sock]).run()
-    print("tanium-sim stopped", flush=True)
     return 0

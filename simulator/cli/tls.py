@@ -3,9 +3,12 @@
     tanium-sim tls export-ca tanium-sim-ca.pem            # for --ca-bundle, curl --cacert, keytool
     tanium-sim tls truststore --out tanium-sim.jks        # for java -Djavax.net.ssl.trustStore=...
 
-Both create the CA on first use (in ``<state>/tls``, see simulator/tls.py), so exporting before the
-first ``serve --tls`` gives the CA that server will use. The truststore is built by the JDK's own
-``keytool`` (found on PATH or in ``$JAVA_HOME/bin``); without a JDK the command says so in one sentence.
+The CA lives in the user's data folder (``~/.local/share/tanium-sim/tls`` on Linux; ``--state-dir`` or
+``$TANIUM_SIM_STATE`` choose another, which must exist unless ``--create``), so every command finds the
+same CA from any directory; both commands create it on first use and print its location and SHA-256
+fingerprint, the one ``serve --tls`` prints and ``collect`` names when it refuses a certificate. The
+truststore is built by the JDK's own ``keytool`` (found on PATH or in ``$JAVA_HOME/bin``); without a JDK
+the command says so in one sentence.
 """
 
 from __future__ import annotations
@@ -29,17 +32,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "tls",
         help="export the simulator's CA certificate, or build a Java truststore holding it",
-        description="The simulator's CA for HTTPS clients (docs/tls.md).",
+        description="The simulator's CA for HTTPS clients: export it as PEM, or build a Java truststore "
+        "with it (docs/tls.md).",
     )
     actions = p.add_subparsers(dest="tls_command", metavar="ACTION", required=True)
 
-    export = actions.add_parser("export-ca", help="write the CA certificate (PEM) to FILE")
+    export = actions.add_parser(
+        "export-ca",
+        help="write the CA certificate (PEM) to FILE",
+        description="Write the simulator's CA certificate (never its key) as PEM, for `collect --ca-bundle`, "
+        "curl --cacert or keytool; prints where the CA is kept and its SHA-256 fingerprint.",
+    )
     export.add_argument("file", metavar="FILE", help="where to write the PEM ('-' for standard output)")
     _state_option(export)
     export.set_defaults(func=_export_ca)
 
-    store = actions.add_parser("truststore", help="build a Java truststore (JKS or PKCS12) with keytool")
-    store.add_argument("--out", required=True, metavar="FILE", help="truststore to write (.jks, .p12)")
+    store = actions.add_parser(
+        "truststore",
+        help="build a Java truststore (JKS or PKCS12) holding only the CA, with the JDK's keytool",
+        description="Build a Java truststore holding only the simulator's CA, for "
+        "java -Djavax.net.ssl.trustStore=FILE; needs a JDK (keytool on PATH or in $JAVA_HOME/bin).",
+    )
+    store.add_argument(
+        "--out", required=True, metavar="FILE", help="truststore to write: .jks gives JKS, .p12/.pfx PKCS12"
+    )
     store.add_argument(
         "--storepass",
         default=DEFAULT_STOREPASS,
@@ -55,7 +71,13 @@ def _state_option(p: argparse.ArgumentParser) -> None:
         "--state-dir",
         default="",
         metavar="DIR",
-        help="folder keeping the simulator's CA (default: $TANIUM_SIM_STATE or ./.sim-state)",
+        help="folder keeping the simulator's CA, as given to `serve --state-dir` "
+        "(default: $TANIUM_SIM_STATE, else the user's data folder)",
+    )
+    p.add_argument(
+        "--create",
+        action="store_true",
+        help="create --state-dir (and a new CA in it) when it does not exist, instead of refusing",
     )
 
 
@@ -75,12 +97,18 @@ def find_keytool(environ: dict[str, str] | None = None) -> str | None:
 
 def _load_ca(args: argparse.Namespace) -> LocalCA:
     from simulator.cli.types import UsageError
-    from simulator.tls import LocalCA, state_dir
+    from simulator.tls import LocalCA, check_state_dir
 
     try:
-        return LocalCA.load_or_create(state_dir(args.state_dir))
+        folder = check_state_dir(args.state_dir, create=args.create)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return LocalCA.load_or_create(folder)
     except OSError as exc:
-        raise UsageError(f"cannot create the CA in {state_dir(args.state_dir)} ({exc.strerror})") from None
+        raise UsageError(
+            f"cannot create the CA in {folder} ({exc.strerror}): choose another --state-dir"
+        ) from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -93,13 +121,14 @@ def _export_ca(args: argparse.Namespace) -> int:
     ca = _load_ca(args)
     if args.file == "-":
         sys.stdout.write(ca.cert_pem.decode("ascii"))
+        print(ca.notice(), file=sys.stderr)  # stdout carries only the PEM
         return 0
     path = Path(args.file)
     try:
         ca.export(path)
     except OSError as exc:
         raise UsageError(f"cannot write {path} ({exc.strerror}): choose another FILE") from None
-    print(f"wrote the simulator's CA certificate to {path} (SHA-256 {ca.fingerprint})")
+    print(f"wrote the simulator's CA certificate to {path}; {ca.notice()}")
     return 0
 
 
@@ -147,7 +176,8 @@ def _truststore(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot write {out} ({exc.strerror}): choose another --out") from None
     print(
-        f"wrote {out} ({storetype}, alias {args.alias}, CA SHA-256 {ca.fingerprint}); use it with "
+        f"wrote {out} ({storetype}, alias {args.alias}, CA SHA-256 {ca.fingerprint}) from {ca.cert_path}; "
+        "use it with "
         f"java -Djavax.net.ssl.trustStore={out} -Djavax.net.ssl.trustStorePassword=<storepass> ..."
     )
     return 0

@@ -20,34 +20,74 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from simulator.cli.types import UsageError
+
+T = TypeVar("T")
+
+
+MAX_RECORDS = 1_000_000  # about 1.1 GB of gzip, minutes and several GB of memory: generated in memory
+PROFILES = ("small", "medium", "large", "stress")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``trace`` and its actions to the ``tanium-sim`` sub-commands."""
-    trace = sub.add_parser("trace", help="generate, inspect, validate, diff and apply CST traces")
+    trace = sub.add_parser(
+        "trace",
+        help="generate, inspect, validate, diff and apply CST traces",
+        description="CST traces from the command line: generate the simulator's deterministic traces, "
+        "inspect and validate any trace (evidence zip, gzip or plain), diff two scans and apply a diff.",
+    )
     actions = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
 
-    p = actions.add_parser("generate", help="write a deterministic CST trace (gzip) and FILE.manifest.json")
-    p.add_argument("--seed", type=int, required=True, help="world seed")
-    p.add_argument("--profile", required=True, choices=("small", "medium", "large", "stress"))
+    p = actions.add_parser(
+        "generate",
+        help="write a deterministic CST trace (gzip) and FILE.manifest.json",
+        description="Write the trace the simulator serves for one endpoint of the world SEED (the same "
+        "bytes every time) and its ground-truth manifest (FILE.manifest.json: size, sha256, counts). "
+        "Large traces show progress on a terminal.",
+    )
+    p.add_argument("--seed", type=int, required=True, help="world seed (as `serve --seed`)")
+    p.add_argument(
+        "--profile",
+        required=True,
+        choices=PROFILES,
+        help="trace size: small (150-300 records), medium (500-1,500), large (3,000-10,000), "
+        "stress (100,000, or --records)",
+    )
     p.add_argument("--endpoint", type=int, default=0, help="endpoint index in the fleet (default 0)")
-    p.add_argument("--scan", type=int, default=1, help="scan number (default 1)")
+    p.add_argument(
+        "--scan", type=int, default=1, help="scan number (default 1); scan N is dated N - 1 days after scan 1"
+    )
     p.add_argument("--platform", choices=("Linux", "Windows"), help="default: the fleet's choice")
-    p.add_argument("--records", type=int, help="exact record count (sizes stress traces)")
-    p.add_argument("--out", required=True, help="output file (gzipped CST)")
+    p.add_argument(
+        "--records",
+        type=int,
+        help=f"exact record count, 1 to {MAX_RECORDS:,} (sizes stress traces: ~1.1 KB of gzip per record)",
+    )
+    p.add_argument("--out", required=True, help="output file (gzipped CST); its folder must exist")
     p.set_defaults(func=_generate)
 
-    p = actions.add_parser("diff", help="write the diff trace between two full traces of one endpoint")
+    p = actions.add_parser(
+        "diff",
+        help="write the diff trace between two full traces of one endpoint",
+        description="Write the diff trace (docs/cst-format.md, Diff traces) that turns full trace OLD into "
+        "full trace NEW, both of one endpoint.",
+    )
     p.add_argument("old", metavar="OLD", help="the earlier full trace (the baseline)")
     p.add_argument("new", metavar="NEW", help="the later full trace")
     p.add_argument("--out", required=True, metavar="FILE", help="the diff trace to write (gzipped CST)")
     p.set_defaults(func=_diff)
 
-    p = actions.add_parser("apply", help="apply a diff trace to a full trace; refuses one that does not fit")
+    p = actions.add_parser(
+        "apply",
+        help="apply a diff trace to a full trace; refuses one that does not fit",
+        description="Rebuild the full inventory from BASE and a diff trace. A diff made against another "
+        "baseline, or cut short, is refused: exit 1, one sentence, OUT not written.",
+    )
     p.add_argument("base", metavar="BASE", help="the full trace the diff was made against")
     p.add_argument("diff", metavar="DIFF", help="the diff trace")
     p.add_argument("--out", required=True, metavar="FILE", help="the rebuilt full trace to write")
@@ -58,12 +98,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.set_defaults(func=_apply)
 
-    p = actions.add_parser("inspect", help="summarize a trace: records by type and findings")
+    p = actions.add_parser(
+        "inspect",
+        help="summarize a trace: records by type and findings",
+        description="Summarize a trace (evidence zip, gzip or plain): host, scan, records by type and "
+        "findings, as tables or JSON. Exit 1 when the trace cannot be read.",
+    )
     p.add_argument("file", metavar="FILE", help="an evidence zip, a gzipped trace or a plain trace")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=_inspect)
 
-    p = actions.add_parser("validate", help="check a trace against the CST format (exit 1 when invalid)")
+    p = actions.add_parser(
+        "validate",
+        help="check a trace against the CST format (exit 1 when invalid)",
+        description="Check a trace against the CST format (docs/cst-format.md): exit 0 when valid, 1 when "
+        "not, printing the first problems with their object index and byte offset.",
+    )
     p.add_argument("file", metavar="FILE", help="an evidence zip, a gzipped trace or a plain trace")
     p.add_argument("--max-errors", type=int, default=20, help="stop after this many problems (default 20)")
     p.set_defaults(func=_validate)
@@ -83,8 +133,11 @@ def _generate(args: argparse.Namespace) -> int:
         raise UsageError("--endpoint must be >= 0")
     if args.scan < 1:
         raise UsageError("--scan must be >= 1")
-    if args.records is not None and args.records < 1:
-        raise UsageError("--records must be >= 1")
+    if args.records is not None and not 1 <= args.records <= MAX_RECORDS:
+        raise UsageError(
+            f"--records must be between 1 and {MAX_RECORDS:,} (traces are generated in memory; "
+            f"{MAX_RECORDS:,} records is about 1.1 GB of gzip), got {args.records:,}"
+        )
     out = Path(args.out)
     if not out.parent.is_dir():
         raise UsageError(f"folder {out.parent} does not exist")
@@ -96,18 +149,30 @@ def _generate(args: argparse.Namespace) -> int:
         hostname=ep.hostname,
         platform=args.platform or ep.platform,
         profile=args.profile,
-        scan=args.scan,
         scanner_version=ep.scanner_version,
         user=ep.user,
         records=args.records,
-    )
-    trace = generate_trace(spec)
+    ).for_scan(args.scan)  # scan 1 at the default time, each later scan one scan interval after it
+    trace = _with_progress(lambda: generate_trace(spec), f"generating {out.name}")
     out.write_bytes(trace.data)
     manifest_path = out.with_name(out.name + ".manifest.json")
     manifest_path.write_bytes(orjson.dumps(trace.manifest, option=orjson.OPT_INDENT_2) + b"\n")
     m = trace.manifest
     print(f"{out}: {m['record_count']:,} records, {m['size']:,} bytes; manifest {manifest_path}")
     return 0
+
+
+def _with_progress(work: Callable[[], T], label: str) -> T:
+    """Runs ``work``, with a spinner and the elapsed time on stderr when it is a terminal."""
+    if not sys.stderr.isatty():
+        return work()
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn(label), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        progress.add_task(label, total=None)
+        return work()
 
 
 # --------------------------------------------------------------------------- diff and apply

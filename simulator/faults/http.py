@@ -1,8 +1,12 @@
 """HTTP-level faults: vendor error answers, and spoiled real answers (empty, malformed, wrong type, corrupt).
 
 Error answers use the vendor's envelope (``{"text": "503 Service Unavailable"}``) and, for 429/503,
-``Retry-After``; they are sent instead of running the operation, so they change nothing. The other
-faults run the operation and then spoil its answer, the way a broken proxy or disk would.
+``Retry-After``; they are sent instead of running the operation, so the operation changes nothing. The
+session faults mean what a real server means by them, though: :func:`end_session` expires
+(``session_expired``, 403) or forgets (``session_invalid``, 401) the login session the request carried,
+so that session keeps failing after a new login, as on a real server. A ``status`` fault of 401 or 403
+is only an answer (a proxy's, say) and leaves every session alone. The other faults run the operation
+and then spoil its answer, the way a broken proxy or disk would.
 
 >>> start, body = error_answer(Fault("status", status=429, retry_after_s=2))
 >>> start["status"], body, dict(start["headers"])[b"retry-after"]
@@ -19,6 +23,8 @@ import orjson
 
 from simulator.errors import error_text
 from simulator.faults.rules import Fault
+from simulator.state.sessions import expire_session, invalidate_session
+from simulator.state.store import Store
 
 Message = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
@@ -37,6 +43,25 @@ def error_answer(fault: Fault) -> tuple[Message, bytes]:
     if fault.retry_after_s is not None and status in (429, 503):
         headers.append((b"retry-after", f"{math.ceil(fault.retry_after_s)}".encode()))
     return {"type": "http.response.start", "status": status, "headers": headers}, body
+
+
+def end_session(fault: Fault, store: Store | None, session: str | None, now: float) -> bool:
+    """End the login ``session`` a ``session_expired``/``session_invalid`` fault answers for.
+
+    Expired at ``now`` (403 from then on) or forgotten (401), in the store, so every process sharing it
+    agrees. True when a session was ended; a request without a session header, with an unknown one or
+    with the API token (configured, not a login session), and every other fault type, change nothing.
+
+    >>> end_session(Fault("session_expired"), None, "1-1-ab", now=0.0)
+    False
+    """
+    if store is None or not session:
+        return False
+    if fault.type == "session_expired":
+        return expire_session(store, session, now)
+    if fault.type == "session_invalid":
+        return invalidate_session(store, session)
+    return False
 
 
 def with_length(start: Message, length: int, *, content_type: bytes | None = None) -> Message:
@@ -87,4 +112,4 @@ def truncation_point(fault: Fault, size: int) -> int:
     return max(0, min(keep, size - 1))
 
 
-__all__ = ["corrupt", "error_answer", "spoil", "truncation_point", "with_length"]
+__all__ = ["corrupt", "end_session", "error_answer", "spoil", "truncation_point", "with_length"]

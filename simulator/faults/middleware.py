@@ -3,7 +3,8 @@
 Per request it resolves the operation and route once (cached per method and path; the app's
 :class:`~simulator.api.routes.IndexedRouter` narrows the candidates), asks the running scenario's rules
 whether a fault fires, sleeps the injected latency (non-blocking: an ``await`` on the
-injected sleeper, so thousands of delayed requests cost no threads), applies the fault or runs the
+injected sleeper, so thousands of delayed requests cost no threads), applies the fault (a session fault
+also ends the login session the request carried, :func:`~simulator.faults.http.end_session`) or runs the
 operation's endpoint (throttling evidence downloads to the scenario's bandwidth), then counts the request
 in the metrics and, when it is on, the journal. Control routes (``/_sim/``) pass straight through.
 
@@ -24,7 +25,7 @@ from starlette.routing import BaseRoute, Match, Route
 from simulator.api.http import error_response, unexpected_response
 from simulator.errors import VendorError
 from simulator.faults import wire
-from simulator.faults.http import error_answer, spoil, truncation_point
+from simulator.faults.http import end_session, error_answer, spoil, truncation_point
 from simulator.faults.rules import Firing, RequestInfo
 from simulator.faults.runtime import ScenarioRuntime
 from simulator.operations import CONTROL_PREFIX
@@ -199,6 +200,8 @@ class FaultMiddleware:
         """Apply a fault; returns (status sent or None, body bytes sent)."""
         fault = firing.fault
         if fault.type in ("status", "session_invalid", "session_expired"):
+            # Ended before the answer goes out: a client that retries at once finds the session gone.
+            end_session(fault, self.runtime.store, _header(scope, b"session"), self.runtime.clock.now())
             start, body = error_answer(fault)
             await send(start)
             await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -279,6 +282,14 @@ class _Tracker:
             self.status = message["status"]
         elif message["type"] == "http.response.body":
             self.sent += len(message.get("body", b""))
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case) of a request, or None."""
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 async def _capture(app: ASGIApp, scope: dict[str, Any], receive: Receive) -> tuple[Message, bytes]:

@@ -47,8 +47,8 @@ from simulator.faults.spec import (
 # Fault type -> its own fields (besides "type"). Units are in the field names.
 FAULT_FIELDS: dict[str, tuple[str, ...]] = {
     "status": ("status", "text", "retry_after_s"),
-    "session_invalid": ("text",),  # 401: the credential is not (or no longer) known
-    "session_expired": ("text",),  # 403: clients log in again and retry once
+    "session_invalid": ("text",),  # 401, and the request's login session is forgotten
+    "session_expired": ("text",),  # 403, and the request's login session expires: log in again, retry
     "reset": (),  # TCP RST: SO_LINGER 0 then abort
     "empty": ("status",),  # the real status, no body
     "malformed_json": (),  # the real status, the body cut mid-JSON
@@ -60,7 +60,8 @@ FAULT_FIELDS: dict[str, tuple[str, ...]] = {
     "delay": ("latency",),  # extra latency from a distribution, then the real answer
 }
 WIRE_FAULTS = frozenset({"reset", "hang", "truncate", "dribble"})
-# Faults that answer without running the vendor operation (so they change nothing).
+# Faults that answer without running the vendor operation (it changes nothing; a session fault
+# still ends the request's login session, simulator/faults/http.py end_session).
 SHORT_CIRCUIT = frozenset({"status", "session_invalid", "session_expired", "reset", "hang"})
 MATCH_FIELDS = ("operation", "method", "path", "path_regex", "client_id", "header")
 RULE_FIELDS = ("name", "match", "probability", "after", "times", "every_n", "window_s", "fault", "enabled")

@@ -52,7 +52,7 @@ class ScenarioRuntime:
         on_install: Callable[[Scenario], object] | None = None,
     ) -> None:
         self.clock = clock
-        self.store = store  # lets rules match a task's or an evidence's clientId
+        self.store = store  # rules match a task's or an evidence's clientId; session faults end sessions
         self.sleep: Sleep = sleep or asyncio.sleep
         self.journal = journal or Journal()
         self.metrics = metrics or Metrics()

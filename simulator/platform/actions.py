@@ -14,6 +14,7 @@ The action's effect on the scanner is stored at creation as an event dated to th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,7 +166,7 @@ class ActionRecord:
             "no_results_count": 0,
             "error_count": 0,
             "expire_seconds": self.expire_seconds,
-            "expiration": iso_ms(self.expires_at),
+            "expiration": math.floor(self.expires_at),  # an integer: epoch seconds (INFERRED unit)
             "columns": [
                 {
                     "hash": stable_hash("sensor", "Computer Name") & 0xFFFFFFFF,

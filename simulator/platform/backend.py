@@ -18,6 +18,7 @@ from typing import Any
 
 import simulator.platform.actions as action_model
 from simulator.errors import BadRequest, NotFound
+from simulator.ids import parse_id
 from simulator.platform.actions import ActionRecord
 from simulator.platform.packages import Package, PackageCatalog
 from simulator.platform.parser import candidate, parse_filter_text, parse_question
@@ -36,10 +37,23 @@ MAX_EXPIRE_S = 7 * 86_400
 
 
 def _record_id(raw: object, what: str) -> str:
-    text = str(raw).strip()
-    if not text.isdigit():
-        raise NotFound(f"no {what} with id {text[:40]}")
-    return str(int(text))
+    """The store key of a record id from a path or a body; 404 for one that cannot exist (``³``, 5,000
+    digits)."""
+    number = parse_id(raw.strip() if isinstance(raw, str) else raw)
+    if number is None:
+        shown = f"id {raw.strip()[:40]}" if isinstance(raw, str) else "that id"  # str() of a huge int raises
+        raise NotFound(f"no {what} with {shown}")
+    return str(number)
+
+
+def _names_no_machines(raw: Any) -> bool:
+    """A target group object that says nothing (``{}``, ``{"id": 0}``, ``{"and_flag": true}``): a client bug
+    that must be refused, not read as "no filter, so every machine". ``{"filters": []}`` is explicit."""
+    if not isinstance(raw, dict):
+        return False
+    if any(raw.get(key) is not None for key in ("filters", "sub_groups", "text")):
+        return False
+    return raw.get("id") in (None, 0, "0", "") and not raw.get("name")
 
 
 def _seconds(value: Any, name: str, default: int) -> int:
@@ -125,6 +139,13 @@ class PlatformBackend:
             "result_sets": [results.result_set(row_start, row_count)],
         }
 
+    def merged_result_data(
+        self, question_id: object, row_start: int = 0, row_count: int | None = None
+    ) -> dict[str, Any]:
+        """``merged_result_data``: the question's sub-questions merged; a simulated question has none, so
+        the same envelope and rows as :meth:`result_data`."""
+        return self.result_data(question_id, row_start, row_count)
+
     # -- groups -----------------------------------------------------------------------------------
     def create_group(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("text") is not None:
@@ -155,6 +176,15 @@ class PlatformBackend:
         if record is None:
             raise NotFound(f"no group with id {group_id}")
         return self._group_api(record)
+
+    def get_group_by_name(self, name: str) -> dict[str, Any]:
+        """A group by its name, any case (``All Computers`` is group 1); 404 for an unknown name."""
+        if name.strip().lower() == "all computers":
+            return self.get_group("1")
+        for record in self.store.values(GROUPS):
+            if record["name"] and record["name"].lower() == name.strip().lower():
+                return self._group_api(record)
+        raise NotFound(f"no group named {name[:80]!r}")
 
     def _group_ref(self, raw: Any) -> Group:
         """A group given by id, by name, as text, or inline with filters."""
@@ -203,9 +233,15 @@ class PlatformBackend:
 
     def create_action(self, body: dict[str, Any], *, saved_action_id: int = 0) -> dict[str, Any]:
         package = self._package(body.get("package_spec"))
-        if body.get("target_group") is None:
+        target = body.get("target_group")
+        if target is None:
             raise BadRequest("target_group is required (an inline group, {id} or {name})")
-        group = self._group_ref(body["target_group"])
+        if _names_no_machines(target):
+            raise BadRequest(
+                "target_group is empty: give {filters: [...]}, {id}, {name} or {text}; "
+                "an empty group never means all computers"
+            )
+        group = self._group_ref(target)
         action_group = body.get("action_group") or {"id": 2, "name": "Default"}
         if not isinstance(action_group, dict):
             raise BadRequest("action_group must be an object: {id} or {name}")

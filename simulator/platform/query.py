@@ -227,7 +227,9 @@ def make_ref(name: str, params: dict[str, str], catalog: SensorCatalog) -> Senso
     missing = [k for k in sensor.parameter_keys if not params.get(k)]
     if missing:
         raise BadRequest(
-            f"sensor {sensor.name!r} needs a value for {', '.join(missing)}, e.g. {sensor.name}[...]"
+            f"sensor {sensor.name!r} needs a value for {', '.join(missing)}: in question text "
+            f"'{sensor.example()}', in a select's sensor "
+            f'"parameters": [{{"key": "||{missing[0]}||", "value": "..."}}]'
         )
     return SensorRef(sensor, tuple((k, params[k]) for k in sensor.parameter_keys))
 

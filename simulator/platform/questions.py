@@ -13,6 +13,7 @@ row, like endpoints that have not answered yet (with a from-clause nobody knows 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -96,7 +97,7 @@ class QuestionResults:
             "report_count": self.tested,
             "saved_question_id": 0,
             "expire_seconds": self.record.expire_seconds,
-            "expiration": iso_ms(self.record.expiration),
+            "expiration": math.floor(self.record.expiration),  # an integer: epoch seconds (INFERRED unit)
             "issue_seconds": 0,
             "select_count": len(self.record.spec.selects),
         }

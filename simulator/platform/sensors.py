@@ -42,6 +42,14 @@ class Sensor:
     description: str
     parameter_keys: tuple[str, ...] = ()
     value_type: str = "String"
+    parameter_examples: tuple[str, ...] = ()  # one value per key, for the hint in a 400
+
+    def example(self) -> str:
+        """The sensor as question text with every parameter filled, e.g. ``File Exists[/etc/hosts]``."""
+        if not self.parameter_keys:
+            return self.name
+        values = self.parameter_examples or tuple(f"<{key}>" for key in self.parameter_keys)
+        return f"{self.name}[{', '.join(values)}]"
 
     @property
     def hash(self) -> int:
@@ -100,6 +108,7 @@ SENSORS: tuple[Sensor, ...] = (
         "File System",
         "Whether the file at the given path exists.",
         parameter_keys=("filePath",),
+        parameter_examples=("/opt/cryptosense/bin/cs-host-scanner",),
     ),
     Sensor(4, "Computer Name", "Reserved", "The name of the machine."),
     Sensor(5, "Computer ID", "Reserved", "The Tanium client's computer id.", value_type="Numeric"),

@@ -1,7 +1,8 @@
 """The fault matrix's verdict, three ways: a rich table for people, JUnit XML for CI, JSON for scripts.
 
 The table has one row per scenario (its seeds summed): outcome counts, leaks, corrupt traces, untyped
-failures, Retry-After violations, retries, wall time and the verdict; the problems of failed runs
+failures, Retry-After violations, retries, how often each fault rule fired (a scenario whose rules
+never fired was not exercised, and fails), wall time and the verdict; the problems of failed runs
 follow it, one line each. JUnit has one test case per scenario × seed, with a ``<failure>`` listing
 the expectations that did not hold, so CI dashboards show which scenario and seed broke.
 
@@ -33,6 +34,23 @@ def _outcome_text(outcomes: Counter[str]) -> str:
     return ", ".join(f"{n} {o}" for n, o in sorted(failures, key=lambda x: (-x[0], x[1]))) or "-"
 
 
+def fired_by_rule(runs: list[RunResult]) -> Counter[str]:
+    """How often each of the scenario's fault rules fired, over its runs (every rule listed)."""
+    fired: Counter[str] = Counter()
+    for run in runs:
+        for rule, count in run.faults_fired.items():
+            fired[rule] += count
+    return fired
+
+
+def _fired_text(runs: list[RunResult]) -> str:
+    fired = fired_by_rule(runs)
+    if not fired and not any(run.faults_fired for run in runs):
+        return "-"
+    text = "\n".join(f"{rule} {count}" for rule, count in fired.items())
+    return text + (" [red](not exercised)[/red]" if any(run.not_exercised for run in runs) else "")
+
+
 def summary_table(result: MatrixResult) -> Table:
     """One row per scenario (seeds summed)."""
     table = Table(
@@ -51,10 +69,13 @@ def summary_table(result: MatrixResult) -> Table:
         ("untyped", "right"),
         ("too soon", "right"),  # sent before a 429's or 503's Retry-After ended
         ("retries", "right"),
+        ("faults fired", "left"),  # per rule, seeds summed; "-": the scenario injects no fault
         ("time", "right"),
         ("verdict", "left"),
     ):
-        table.add_column(column, justify=justify, no_wrap=column in ("scenario", "failed, typed"))  # type: ignore[arg-type]
+        table.add_column(
+            column, justify=justify, no_wrap=column in ("scenario", "failed, typed", "faults fired")
+        )  # type: ignore[arg-type]
     for name, runs in _by_scenario(result):
         outcomes: Counter[str] = Counter()
         for run in runs:
@@ -73,6 +94,7 @@ def summary_table(result: MatrixResult) -> Table:
             str(sum(run.untyped for run in runs)),
             str(sum(run.retry_after_violations for run in runs)),
             str(sum(run.retries for run in runs)),
+            _fired_text(runs),
             f"{sum(run.duration_s for run in runs):.1f} s",
             "[green]pass[/green]" if passed else "[red]FAIL[/red]",
         )
@@ -94,7 +116,8 @@ def print_report(result: MatrixResult, console: Console) -> None:
         f"{totals['unexpected']} unexpected; leaked {totals['leaked_connections']} connections and "
         f"{totals['leaked_evidence']} evidence; {totals['corrupt_traces']} corrupt traces, "
         f"{totals['untyped_failures']} untyped failures, {totals['retry_after_violations']} Retry-After "
-        f"violations; {result.duration_s:.1f} s",
+        f"violations; {totals['faults_fired']} faults fired, {totals['not_exercised']} runs not exercised; "
+        f"{result.duration_s:.1f} s",
         highlight=False,
     )
 
@@ -134,7 +157,8 @@ def junit_xml(result: MatrixResult) -> ET.Element:
                 f"via {run.transport}; outcomes {dict(run.outcomes)}; leaked connections "
                 f"{run.leaked_connections}, evidence {run.leaked_evidence} (where a POST was repeated: "
                 f"{run.duplicate_connections}, {run.duplicate_evidence}); retries {run.retries}; "
-                f"requests {run.requests}"
+                f"requests {run.requests}; faults fired {run.faults_fired or '-'}; "
+                f"endpoints {len(run.endpoints)}"
             )
     return root
 

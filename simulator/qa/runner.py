@@ -21,9 +21,14 @@ client's result and the task's ``transferHash`` all match the ground-truth manif
 one the scenario's expectations allow (:mod:`simulator.qa.expectations`). Per run, from the control
 namespace: no connection left ``connected``/``waiting`` and no evidence left (``/_sim/state``), and
 no request sent sooner than the ``Retry-After`` of a 429 or 503 on the same call (``/_sim/requests``).
-Leftovers are also traced to repeated POSTs (:func:`duplicate_leftovers`): a live connection of an
-endpoint the server connected more than once, or evidence of a path it was asked for more than once,
+Leftovers are also traced to repeated POSTs (``/_sim/state``'s ``duplicates``): a live connection of
+an endpoint the server connected more than once, or evidence of a path it was asked for more than once,
 is the twin of a POST the client repeated and did not reconcile.
+
+``MatrixOptions(remote=Remote(url, admin_token))`` drives a running server instead (``tanium-sim qa
+--url``): one started with ``serve --clock manual``, whose simulated time the runner moves through
+``POST /_sim/clock``. Every check reads the control namespace, so it is the same matrix, whichever
+world it runs on — in-process, on a socket, or ``serve --workers 4 --store redis://...``.
 """
 
 from __future__ import annotations
@@ -35,12 +40,13 @@ import secrets
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from client import AsyncTaniumClient, CollectResult, PollPolicy, RetryPolicy, TaniumError
 from simulator.app import create_app
@@ -50,7 +56,6 @@ from simulator.qa.variants import REFERENCE, ClientVariant
 from simulator.scenarios import Scenario
 from simulator.server import BackgroundServer
 from simulator.settings import Settings
-from simulator.state import connections, evidence, tasks
 from simulator.state.backend import ThreatResponseBackend
 from simulator.traces import TraceCatalog
 
@@ -59,10 +64,51 @@ POLL = PollPolicy(interval_s=2.0, max_interval_s=30.0, multiplier=1.5)  # a real
 
 
 @dataclass(frozen=True)
+class Remote:
+    """A running simulator on the manual clock (``serve --clock manual``) that the matrix drives.
+
+    Each run switches its scenario (``PUT /_sim/scenario``), resets the world (``POST /_sim/reset``,
+    which also takes its clock back to the start) and moves its clock through ``POST /_sim/clock``. The
+    fleet and the seed are the server's. Any number of processes behind ``url`` (``--workers``, hosts on
+    one Redis) are one world, so the checks see the whole simulator.
+    """
+
+    url: str
+    admin_token: str
+    username: str = "admin"
+    password: str = "tanium"
+    verify: bool | str = True  # TLS: False, or a CA bundle's path
+
+
+class RemoteError(Exception):
+    """The server at ``--url`` cannot be driven (unreachable, wrong token, real clock); one sentence."""
+
+
+class RemoteClock:
+    """The server's manual clock as the client sees it: ``sleep`` advances it, ``now`` is the time it
+    answered last (the server's own injected delays show up at the next sleep)."""
+
+    def __init__(self, admin: httpx.AsyncClient, now: float) -> None:
+        self.admin = admin
+        self._now = now
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        response = await self.admin.post("/_sim/clock", json={"advance_s": max(0.0, seconds)})
+        response.raise_for_status()
+        self._now = float(response.json()["now"])
+
+
+@dataclass(frozen=True)
 class MatrixOptions:
     """How big the matrix is and how the client runs (``deadline_s`` is simulated time)."""
 
     endpoints: int = 3
+    # Past ``endpoints``, keep collecting (up to this many in all) while a fault rule has not fired yet:
+    # a matrix that injected nothing tested nothing. 0: exactly ``endpoints``.
+    exercise_endpoints: int = 12
     seeds: tuple[int, ...] = (1, 2)
     variant: ClientVariant = REFERENCE
     request_timeout_s: float = 2.0  # real seconds: what a hang costs on a socket
@@ -71,6 +117,7 @@ class MatrixOptions:
     workdir: Path | None = None  # where traces land while checked (a temporary folder by default)
     in_process: bool = False  # wire-fault scenarios too (their faults become httpx errors, see above)
     store_url: str = "memory"  # redis://...: each run's world on that Redis, under a prefix of its own
+    remote: Remote | None = None  # a running simulator to drive instead of in-process worlds
 
 
 @dataclass
@@ -93,7 +140,7 @@ class RunResult:
 
     scenario: str
     seed: int
-    transport: str  # in-process | sockets
+    transport: str  # in-process | sockets | remote
     endpoints: list[EndpointResult] = field(default_factory=list)
     leaked_connections: int = 0
     leaked_evidence: int = 0
@@ -102,6 +149,7 @@ class RunResult:
     retry_after_violations: int = 0
     requests: int = 0
     retries: int = 0
+    faults_fired: dict[str, int] = field(default_factory=dict)  # rule name -> requests it fired on
     duration_s: float = 0.0
     error: str | None = None  # the run itself could not complete
 
@@ -140,7 +188,17 @@ class RunResult:
             out.append(
                 f"{self.retry_after_violations} request(s) sent before the Retry-After of a 429 or 503 ended"
             )
+        if self.not_exercised:
+            out.append(
+                f"not exercised: none of its fault rules ({', '.join(self.faults_fired)}) fired on "
+                f"{len(self.endpoints)} endpoint(s), so nothing was tested; collect more (--endpoints)"
+            )
         return out
+
+    @property
+    def not_exercised(self) -> bool:
+        """The scenario has fault rules and none of them fired: the run proved nothing about them."""
+        return self.error is None and bool(self.faults_fired) and not any(self.faults_fired.values())
 
     @property
     def ok(self) -> bool:
@@ -163,6 +221,8 @@ class RunResult:
             "retry_after_violations": self.retry_after_violations,
             "requests": self.requests,
             "retries": self.retries,
+            "faults_fired": self.faults_fired,
+            "not_exercised": self.not_exercised,
             "duration_s": round(self.duration_s, 3),
             "error": self.error,
             "endpoints": [e.to_dict() for e in self.endpoints],
@@ -200,6 +260,8 @@ class MatrixResult:
             "corrupt_traces": sum(run.corrupt for run in self.runs),
             "untyped_failures": sum(run.untyped for run in self.runs),
             "retry_after_violations": sum(run.retry_after_violations for run in self.runs),
+            "faults_fired": sum(sum(run.faults_fired.values()) for run in self.runs),
+            "not_exercised": sum(run.not_exercised for run in self.runs),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -226,6 +288,8 @@ async def run_matrix(
 ) -> MatrixResult:
     """Run every scenario × seed in turn; ``on_run`` sees each result as it completes."""
     started = time.monotonic()
+    if options.remote is not None:
+        return await _run_remote_matrix(scenarios, options, options.remote, on_run, started)
     result = MatrixResult(options.variant.name, options.endpoints, options.seeds)
     # One catalog for the whole matrix, seed by seed: the scenarios of a seed share most of their fleet,
     # so each trace is generated once per seed instead of once per run.
@@ -245,6 +309,89 @@ async def run_matrix(
     return result
 
 
+async def probe_remote(remote: Remote) -> tuple[int, dict[str, Any]]:
+    """The server's seed and running scenario, or a :class:`RemoteError` saying what to fix."""
+    headers = {"Authorization": f"Bearer {remote.admin_token}"}
+    try:
+        async with httpx.AsyncClient(
+            base_url=remote.url, headers=headers, timeout=10.0, verify=remote.verify
+        ) as admin:
+            clock = await admin.get("/_sim/clock")
+            if clock.status_code == 401:
+                raise RemoteError(
+                    f"{remote.url} refused the admin token: pass the one 'serve' printed (--admin-token)"
+                )
+            if clock.status_code == 404:
+                raise RemoteError(f"{remote.url} has no /_sim/clock: is it a tanium-sim server?")
+            clock.raise_for_status()
+            if clock.json().get("mode") != "manual":
+                raise RemoteError(
+                    f"{remote.url} runs on the real clock, where a matrix would take hours: restart it "
+                    "with 'tanium-sim serve --clock manual'"
+                )
+            running = await _admin_json(admin, "/_sim/scenario")
+    except httpx.HTTPError as exc:
+        raise RemoteError(f"cannot reach {remote.url} ({exc or type(exc).__name__})") from None
+    return int(running["seed"]), running
+
+
+async def _run_remote_matrix(
+    scenarios: Sequence[Scenario],
+    options: MatrixOptions,
+    remote: Remote,
+    on_run: Callable[[RunResult], None] | None,
+    started: float,
+) -> MatrixResult:
+    seed, running = await probe_remote(remote)
+    options = replace(options, seeds=(seed,))
+    result = MatrixResult(options.variant.name, options.endpoints, options.seeds)
+    try:
+        with tempfile.TemporaryDirectory(prefix="tanium-sim-qa-") as tmp:
+            for scenario in scenarios:
+                dest = (options.workdir or Path(tmp)) / scenario.name / f"seed-{seed}"
+                run = await run_scenario(scenario, seed, options, dest)
+                result.runs.append(run)
+                if on_run is not None:
+                    on_run(run)
+    finally:  # the server goes back to the scenario it ran (its own rules; counters start again)
+        async with _admin_client(remote) as admin:
+            doc = {
+                key: running[key] for key in running if key not in ("description", "source", "seed", "faults")
+            }
+            await admin.put("/_sim/scenario", content=orjson.dumps(doc))
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def _admin_client(remote: Remote) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {remote.admin_token}"}
+    return httpx.AsyncClient(base_url=remote.url, headers=headers, timeout=120.0, verify=remote.verify)
+
+
+async def _run_remote(
+    scenario: Scenario, options: MatrixOptions, dest: Path, run: RunResult, remote: Remote
+) -> None:
+    async with _admin_client(remote) as admin:
+        doc = {"name": scenario.name, **{k: v for k, v in scenario.raw.items() if k != "seed"}}
+        switched = await admin.put("/_sim/scenario", content=orjson.dumps(doc))
+        if switched.status_code != 200:
+            raise RemoteError(f"the server refused scenario {scenario.name}: {switched.text[:300]}")
+        (await admin.post("/_sim/reset")).raise_for_status()
+        clock = RemoteClock(admin, float((await _admin_json(admin, "/_sim/clock"))["now"]))
+        fleet = await _admin_json(admin, f"/_sim/endpoints?limit={_most(options)}")
+        world = World(
+            remote.url,
+            lambda: None,
+            remote.admin_token,
+            remote.username,
+            remote.password,
+            clock.now,
+            clock.sleep,
+            [row["clientId"] for row in fleet["endpoints"]],
+        )
+        await _run_on(scenario, run.seed, options, dest, run, world)
+
+
 async def run_scenario(
     scenario: Scenario, seed: int, options: MatrixOptions, dest: Path, *, catalog: TraceCatalog | None = None
 ) -> RunResult:
@@ -254,7 +401,8 @@ async def run_scenario(
     """
     started = time.monotonic()
     sockets = needs_sockets(scenario) and not options.in_process
-    run = RunResult(scenario.name, seed, "sockets" if sockets else "in-process")
+    transport = "remote" if options.remote is not None else "sockets" if sockets else "in-process"
+    run = RunResult(scenario.name, seed, transport)
     try:
         async with asyncio.timeout(options.run_timeout_s):
             await _run(replace(scenario, seed=None), seed, options, dest, run, catalog)
@@ -274,12 +422,15 @@ async def _run(
     run: RunResult,
     catalog: TraceCatalog | None,
 ) -> None:
+    if options.remote is not None:
+        await _run_remote(scenario, options, dest, run, options.remote)
+        return
     clock = ManualClock()
     sleep = VirtualSleep(clock)  # simulated time: waiting costs nothing real
 
     password = secrets.token_urlsafe(12)
     settings = Settings(
-        host="127.0.0.1", port=0, seed=seed, endpoints=options.endpoints, username="qa", password=password
+        host="127.0.0.1", port=0, seed=seed, endpoints=_most(options), username="qa", password=password
     )
     store = None
     if options.store_url != "memory":
@@ -287,36 +438,19 @@ async def _run(
 
         store = open_store(options.store_url, prefix=f"tanium-sim-qa-{secrets.token_hex(6)}")
     try:
-        await _run_on(scenario, seed, options, dest, run, catalog, clock, sleep, password, settings, store)
-    finally:
-        if store is not None:
-            await asyncio.to_thread(store.drop)  # type: ignore[attr-defined]
+        app = create_app(settings, clock=clock, sleep=sleep, scenario=scenario, store=store)
+        backend: ThreatResponseBackend = app.state.backend
+        if catalog is not None:
+            backend.catalog = catalog  # before the first request: nothing was generated yet
+        client_ids = [
+            backend.fleet.endpoint(i).client_id for i in range(min(_most(options), backend.fleet.size))
+        ]
 
+        async def prepare(cid: str) -> None:
+            # Build the evidence zip first: a download must never wait on generation under a short timeout.
+            await asyncio.to_thread(_warm_evidence, backend, [cid])
 
-async def _run_on(
-    scenario: Scenario,
-    seed: int,
-    options: MatrixOptions,
-    dest: Path,
-    run: RunResult,
-    catalog: TraceCatalog | None,
-    clock: ManualClock,
-    sleep: VirtualSleep,
-    password: str,
-    settings: Settings,
-    store: Any,
-) -> None:
-    expectations = Expectations.of(scenario)
-    app = create_app(settings, clock=clock, sleep=sleep, scenario=scenario, store=store)
-    settings = app.state.base_settings
-    backend: ThreatResponseBackend = app.state.backend
-    if catalog is not None:
-        backend.catalog = catalog  # before the first request: nothing was generated yet
-    client_ids = [
-        backend.fleet.endpoint(i).client_id for i in range(min(options.endpoints, backend.fleet.size))
-    ]
-    server: BackgroundServer | None = None
-    try:
+        server: BackgroundServer | None = None
         base_url = "http://tanium-sim.qa"
         if run.transport == "sockets":
             server = BackgroundServer(app.state.settings, app=app)
@@ -326,42 +460,89 @@ async def _run_on(
         def make_transport() -> httpx.AsyncBaseTransport | None:
             return None if server is not None else httpx.ASGITransport(app=app)
 
-        admin_headers = {"Authorization": f"Bearer {settings.admin_token}"}
-        async with httpx.AsyncClient(
-            base_url=base_url, transport=make_transport(), headers=admin_headers, timeout=120.0
-        ) as admin:
-            manifests = {
-                cid: await _admin_json(admin, f"/_sim/endpoints/{cid}/manifest") for cid in client_ids
-            }
-            # Build the evidence zips now: a download must never wait on generation under a short timeout.
-            await asyncio.to_thread(_warm_evidence, backend, client_ids)
-            policy = options.variant.make_policy(clock.now, sleep, random.Random(seed))
-            async with AsyncTaniumClient(
-                base_url,
-                username=settings.username,
-                password=password,
-                timeout=httpx.Timeout(options.request_timeout_s),
-                transport=make_transport(),
-                policy=policy,
-            ) as client:
-                for cid in client_ids:
-                    run.endpoints.append(
-                        await _collect_one(
-                            options, client, cid, manifests[cid], expectations, backend, dest, clock, sleep
-                        )
-                    )
-            state = await _admin_json(admin, "/_sim/state")
-            journal = await _admin_json(admin, "/_sim/requests")
+        world = World(
+            base_url,
+            make_transport,
+            app.state.base_settings.admin_token,
+            settings.username,
+            password,
+            clock.now,
+            sleep,
+            client_ids,
+            prepare,
+        )
+        try:
+            await _run_on(scenario, seed, options, dest, run, world)
+        finally:
+            if server is not None:
+                await asyncio.to_thread(server.stop)
     finally:
-        if server is not None:
-            await asyncio.to_thread(server.stop)
+        if store is not None:
+            await asyncio.to_thread(store.drop)  # type: ignore[attr-defined]
+
+
+@dataclass
+class World:
+    """Where one run's client goes and how it waits: an in-process simulator or a server at a URL.
+
+    ``now`` and ``sleep`` are simulated time (a :class:`ManualClock` here, or the server's manual clock
+    through ``POST /_sim/clock``); everything the checks read comes through the control routes.
+    """
+
+    base_url: str
+    make_transport: Callable[[], httpx.AsyncBaseTransport | None]
+    admin_token: str
+    username: str
+    password: str
+    now: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]]
+    client_ids: list[str]  # in order: the first ``endpoints``, then more while a rule has not fired
+    prepare: Callable[[str], Awaitable[None]] | None = None  # before an endpoint is collected
+
+
+async def _run_on(
+    scenario: Scenario, seed: int, options: MatrixOptions, dest: Path, run: RunResult, world: World
+) -> None:
+    expectations = Expectations.of(scenario)
+    admin_headers = {"Authorization": f"Bearer {world.admin_token}"}
+    async with httpx.AsyncClient(
+        base_url=world.base_url, transport=world.make_transport(), headers=admin_headers, timeout=120.0
+    ) as admin:
+        policy = options.variant.make_policy(world.now, world.sleep, random.Random(seed))
+        async with AsyncTaniumClient(
+            world.base_url,
+            username=world.username,
+            password=world.password,
+            timeout=httpx.Timeout(options.request_timeout_s),
+            transport=world.make_transport(),
+            policy=policy,
+        ) as client:
+            for i, cid in enumerate(world.client_ids):
+                if i >= options.endpoints and all(run.faults_fired.values()):
+                    break  # every rule fired: the run is exercised
+                manifest = await _admin_json(admin, f"/_sim/endpoints/{cid}/manifest")
+                if world.prepare is not None:
+                    await world.prepare(cid)
+                run.endpoints.append(
+                    await _collect_one(options, client, cid, manifest, expectations, admin, dest, world)
+                )
+                rules = await _admin_json(admin, "/_sim/faults")
+                run.faults_fired = {rule["name"]: int(rule["fired"]) for rule in rules["faults"]}
+        state = await _admin_json(admin, "/_sim/state")
+        journal = await _admin_json(admin, "/_sim/requests")
     run.leaked_connections = state["connections"]["connected"] + state["connections"]["waiting"]
     run.leaked_evidence = state["evidence"] + state["evidence_pending"]
-    run.duplicate_connections, run.duplicate_evidence = duplicate_leftovers(backend)
+    run.duplicate_connections = state["duplicates"]["connections"]
+    run.duplicate_evidence = state["duplicates"]["evidence"]
     run.retry_after_violations = retry_after_violations(scenario, journal["requests"])
     run.requests = int(journal["total"])
     if isinstance(policy, RetryPolicy):
         run.retries = policy.stats.retries
+
+
+def _most(options: MatrixOptions) -> int:
+    """The most endpoints one run collects (see ``MatrixOptions.exercise_endpoints``)."""
+    return max(options.endpoints, options.exercise_endpoints)
 
 
 async def _admin_json(admin: httpx.AsyncClient, path: str) -> Any:
@@ -383,10 +564,9 @@ async def _collect_one(
     client_id: str,
     manifest: dict[str, Any],
     expectations: Expectations,
-    backend: ThreatResponseBackend,
+    admin: httpx.AsyncClient,
     dest: Path,
-    clock: ManualClock,
-    sleep: Callable[[float], Any],
+    world: World,
 ) -> EndpointResult:
     klass = endpoint_class(manifest)
     message = ""
@@ -397,26 +577,26 @@ async def _collect_one(
             dest=dest,
             deadline_s=options.deadline_s,
             poll=POLL,
-            clock=clock.now,
-            sleep=sleep,
+            clock=world.now,
+            sleep=world.sleep,
         )
     except TaniumError as exc:
         outcome, message = exc.reason, str(exc)
     except Exception as exc:  # untyped: never allowed, whatever the scenario says
         outcome, message = f"untyped:{type(exc).__name__}", str(exc)
     else:
-        problem = await asyncio.to_thread(verify_trace, result, manifest, backend)
+        # The task as stored, read through the control namespace: a vendor request would go through the
+        # scenario's faults and shift them.
+        task = await _admin_json(admin, f"/_sim/tasks/{result.task_id}")
+        problem = await asyncio.to_thread(verify_trace, result, manifest, task["data"])
         outcome, message = (SUCCESS, "") if problem is None else ("corrupt", problem)
     return EndpointResult(client_id, klass, outcome, outcome in expectations.allowed(klass), message)
 
 
-def verify_trace(
-    result: CollectResult, manifest: dict[str, Any], backend: ThreatResponseBackend
-) -> str | None:
-    """None when the accepted trace matches its manifest and transferHash, else what differs.
+def verify_trace(result: CollectResult, manifest: dict[str, Any], task: dict[str, Any]) -> str | None:
+    """None when the accepted trace matches its manifest and the task's transferHash, else what differs.
 
-    The trace file is removed afterwards (the matrix keeps no data). The task is read from the
-    backend directly: a vendor request would go through the scenario's faults and shift them.
+    The trace file is removed afterwards (the matrix keeps no data).
     """
     path = result.trace_path
     try:
@@ -426,7 +606,6 @@ def verify_trace(
     finally:
         path.unlink(missing_ok=True)
     digest = hashlib.sha256(data).hexdigest()
-    task = backend.get_task(str(result.task_id))["data"]
     file_results = task["results"]["fileResults"]
     transfer_hash = file_results[0]["response"]["transferHash"] if file_results else None
     checks = {
@@ -439,27 +618,6 @@ def verify_trace(
     if transfer_hash != manifest["sha256"]:
         return f"the task's transferHash {str(transfer_hash)[:12]}… does not match the manifest"
     return None
-
-
-def duplicate_leftovers(backend: ThreatResponseBackend) -> tuple[int, int]:
-    """(connections, evidence) still on the server that a repeated connect or file request left.
-
-    A live (``waiting``/``connected``) connection counts when its endpoint was connected more than once;
-    an evidence item counts when its endpoint was asked for the same path more than once. Each collection
-    makes one of each, so the extra ones are twins of a POST the client repeated (after an ambiguous
-    failure, see scenarios/duplicate-post.yaml) and never reconciled. Read from the backend directly.
-    """
-    now = backend.now()
-    store = backend.store
-    connects = Counter(c.client_id for c in store.values(connections.TABLE))
-    requests = Counter((t.client_id, t.path) for t in store.values(tasks.TABLE))
-    live = sum(
-        1
-        for c in store.values(connections.TABLE)
-        if connects[c.client_id] > 1 and c.status_at(now) in ("waiting", "connected")
-    )
-    left = sum(1 for e in store.values(evidence.TABLE) if requests[(e.client_id, e.path)] > 1)
-    return live, left
 
 
 def _twins(count: int, post: str) -> str:
@@ -494,9 +652,12 @@ __all__ = [
     "EndpointResult",
     "MatrixOptions",
     "MatrixResult",
+    "Remote",
+    "RemoteError",
     "RunResult",
-    "duplicate_leftovers",
+    "World",
     "needs_sockets",
+    "probe_remote",
     "retry_after_violations",
     "run_matrix",
     "run_scenario",

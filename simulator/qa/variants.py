@@ -2,15 +2,16 @@
 
 The broken variants exist to prove the matrix has teeth (``tanium-sim qa --client no-cleanup`` must
 fail): each one drops exactly one good habit of the reference client, through the client's public
-switches (``RetryPolicy(honour_retry_after=False)``, ``collect_trace(cleanup_on_failure=False)``,
-``collect_trace(reconcile_duplicates=False)``).
+switches (``RetryPolicy(honour_retry_after=False)``, ``RetryPolicy(resend_stale_session=True)``,
+``collect_trace(cleanup_on_failure=False)``, ``collect_trace(reconcile_duplicates=False)``).
 
 =======================  ==================================================================
 ``reference``            retries (client/_retry.py) + the evidence workflow with its cleanup
-``no-retry``             every request tried once: transient faults become failures
+``no-retry``             every request and download tried once: transient faults become failures
 ``ignores-retry-after``  retries on its own short backoff, whatever ``Retry-After`` says
 ``no-cleanup``           leaves the connection open and the evidence behind when it fails
 ``blind-post``           repeats an ambiguous POST but never looks for the twin it may have made
+``stale-session``        logs in again on a 403 but repeats the request with the expired session
 =======================  ==================================================================
 
 >>> VARIANTS["reference"].description
@@ -76,7 +77,14 @@ def _impatient_policy(clock: Clock, sleep: Sleep, rng: random.Random) -> Request
     return RetryPolicy(honour_retry_after=False, clock=clock, sleep=sleep, rng=rng)
 
 
-def _collect_with(*, cleanup_on_failure: bool = True, reconcile_duplicates: bool = True) -> Collect:
+def _stale_session_policy(clock: Clock, sleep: Sleep, rng: random.Random) -> RequestPolicy:
+    """Broken on purpose: the reference policy, but a 403's retry carries the session that expired."""
+    return RetryPolicy(retry_unsafe=True, resend_stale_session=True, clock=clock, sleep=sleep, rng=rng)
+
+
+def _collect_with(
+    *, cleanup_on_failure: bool = True, reconcile_duplicates: bool = True, download_attempts: int = 3
+) -> Collect:
     """:func:`client.collect_trace` with some of its good habits switched off."""
 
     async def collect(
@@ -99,6 +107,7 @@ def _collect_with(*, cleanup_on_failure: bool = True, reconcile_duplicates: bool
             sleep=sleep,
             cleanup_on_failure=cleanup_on_failure,
             reconcile_duplicates=reconcile_duplicates,
+            download_attempts=download_attempts,
         )
 
     return collect
@@ -115,7 +124,10 @@ VARIANTS: dict[str, ClientVariant] = {
     for v in (
         REFERENCE,
         ClientVariant(
-            "no-retry", "tries every request once", lambda clock, sleep, rng: SingleAttempt(), collect_trace
+            "no-retry",
+            "tries every request once, and every download",
+            lambda clock, sleep, rng: SingleAttempt(),
+            _collect_with(download_attempts=1),  # a damaged download is not fetched again either
         ),
         ClientVariant(
             "ignores-retry-after",
@@ -134,6 +146,12 @@ VARIANTS: dict[str, ClientVariant] = {
             "repeats an ambiguous POST without looking for the twin it may have made",
             reference_policy,
             _collect_with(reconcile_duplicates=False),  # never hunts the twins of its repeated POSTs
+        ),
+        ClientVariant(
+            "stale-session",
+            "logs in again on a 403 but retries with the expired session",
+            _stale_session_policy,
+            collect_trace,
         ),
     )
 }

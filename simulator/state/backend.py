@@ -66,6 +66,19 @@ def _absent(value: object) -> bool:
     return value is None or (isinstance(value, str) and value.strip() in ("", "None", "undefined"))
 
 
+# Longest connect target fields accepted (INFERRED: Tanium documents none). A hostname is at most 253
+# characters, an IPv6 address with a zone at most ~50; a longer value is an error, refused before
+# anything is stored.
+TARGET_MAX_CHARS = {"clientId": 255, "hostname": 255, "ip": 64}
+
+
+def _file_answer(record: ConnectionRecord, raw_path: str) -> dict[str, Any]:
+    """What ``file/info`` and ``file/list`` answers share: the session, the cid, the path as asked."""
+    # The live-response session id is opaque in public captures: derived from the connection id so
+    # that it is stable for one connection (INFERRED).
+    return {"sessionId": str(uuid.uuid5(uuid.NAMESPACE_URL, record.id)), "cid": record.id, "path": raw_path}
+
+
 class ThreatResponseBackend:
     """The simulated Tanium server's state and behaviour (Threat Response + platform sessions)."""
 
@@ -345,6 +358,11 @@ class ThreatResponseBackend:
         for name, value in (("clientId", client_id), ("hostname", hostname), ("ip", ip)):
             if not _absent(value) and not isinstance(value, str | int):
                 raise BadRequest(f"target.{name} must be a string")
+            limit = TARGET_MAX_CHARS[name]
+            if isinstance(value, str) and len(value) > limit:
+                raise BadRequest(
+                    f"target.{name} is {len(value)} characters long; at most {limit} are accepted"
+                )
         endpoint: Endpoint | None = None
         if not _absent(client_id):
             client_id = str(client_id).strip()
@@ -435,17 +453,17 @@ class ThreatResponseBackend:
     # -- endpoint files -------------------------------------------------------------------------
     def file_info(self, cid: str, raw_path: str) -> dict[str, Any]:
         generation = self.store.generation()
-        _, endpoint = self._live_connection(cid)
+        record, endpoint = self._live_connection(cid)
         path = normalize(raw_path, windows=endpoint.is_windows)
         entry = self.files.lookup(self._files(endpoint), path, endpoint.is_windows)  # slow: may generate
         if entry is None:
             raise NotFound(f"no such file on {endpoint.hostname}: {path}")
         self._touch_live(cid, generation)
-        return {"info": entry.to_api(endpoint.is_windows)}
+        return {**_file_answer(record, raw_path), "info": entry.to_info(endpoint.is_windows)}
 
     def file_list(self, cid: str, raw_path: str) -> dict[str, Any]:
         generation = self.store.generation()
-        _, endpoint = self._live_connection(cid)
+        record, endpoint = self._live_connection(cid)
         path = normalize(raw_path, windows=endpoint.is_windows)
         files = self._files(endpoint)  # slow: may generate the trace
         entry = self.files.lookup(files, path, endpoint.is_windows)
@@ -453,13 +471,8 @@ class ThreatResponseBackend:
             raise NotFound(f"no such directory on {endpoint.hostname}: {path}")
         self._touch_live(cid, generation)
         children = self.files.children(files, entry.path, endpoint.is_windows)
-        entries = []
-        for child in children:
-            item = child.to_api(endpoint.is_windows)
-            entries.append(
-                {k: item[k] for k in ("name", "createdDate", "modifiedDate", "permissions", "size", "type")}
-            )
-        return {"entries": entries}
+        entries = [child.to_entry(endpoint.is_windows) for child in children]
+        return {**_file_answer(record, raw_path), "entries": entries}
 
     # -- tasks ----------------------------------------------------------------------------------
     def request_file(self, cid: str, raw_path: Any) -> dict[str, Any]:
@@ -536,6 +549,13 @@ class ThreatResponseBackend:
     def _evidence_uuid(self, task_id: int) -> str:
         digest = hashlib.blake2b(f"{self.settings.seed}:evidence:{task_id}".encode(), digest_size=16).digest()
         return str(uuid.UUID(bytes=digest, version=4))
+
+    def peek_task(self, task_id: str) -> dict[str, Any]:
+        """The task as ``GET /tasks/{id}`` would show it, without counting as a poll (the control view)."""
+        task: TaskRecord | None = self.store.get(tasks.TABLE, str(task_id).strip())
+        if task is None:
+            raise NotFound()
+        return {"data": task.to_api(self.now())}
 
     def get_task(self, task_id: str) -> dict[str, Any]:
         key = str(task_id).strip()
@@ -651,7 +671,25 @@ class ThreatResponseBackend:
             "sessions": self.store.count("sessions"),
             "endpoints": self.fleet.size,
             "now": now,
+            "duplicates": self.duplicate_leftovers(now),
         }
+
+    def duplicate_leftovers(self, now: float) -> dict[str, int]:
+        """Connections and evidence still here that a repeated connect or file request left.
+
+        A live (``waiting``/``connected``) connection counts when its endpoint was connected more than
+        once; an evidence item counts when its endpoint was asked for the same path more than once. A
+        collection makes one of each, so the extra ones are twins of a POST a client repeated (after an
+        ambiguous failure, see scenarios/duplicate-post.yaml) and never reconciled.
+        """
+        conns = list(self.store.values(connections.TABLE))
+        connects = Counter(c.client_id for c in conns)
+        requests = Counter((t.client_id, t.path) for t in self.store.values(tasks.TABLE))
+        live = sum(
+            1 for c in conns if connects[c.client_id] > 1 and c.status_at(now) in ("waiting", "connected")
+        )
+        left = sum(1 for e in self.store.values(evidence.TABLE) if requests[(e.client_id, e.path)] > 1)
+        return {"connections": live, "evidence": left}
 
     def reset(self) -> None:
         self.store.clear()  # a new generation: requests begun before it write nothing
@@ -663,6 +701,26 @@ class ThreatResponseBackend:
         if scan < 1:
             raise ValueError("scan must be >= 1")
         self.store.put(ENDPOINT_STATE, endpoint.client_id, {"scan": scan, "at": self.now()})
+
+    # -- the console (simulator/console) ----------------------------------------------------------
+    def client_records(self, client_id: str) -> dict[str, list[dict[str, Any]]]:
+        """One endpoint's connections, tasks and evidence as the API shows them, oldest first."""
+        now = self.now()
+        return {
+            "connections": [
+                c.to_api(now) for c in self.store.values(connections.TABLE) if c.client_id == client_id
+            ],
+            "tasks": [t.to_api(now) for t in self.store.values(tasks.TABLE) if t.client_id == client_id],
+            "evidence": [
+                {**e.to_api(), "visible": e.visible_at(now)}
+                for e in self.store.values(evidence.TABLE)
+                if e.client_id == client_id
+            ],
+        }
+
+    def evidence_bytes(self) -> int:
+        """The bytes of the evidence items ``GET /filedownload`` lists now."""
+        return sum(e.size for e in self._visible_evidence())
 
 
 def _trace_sources(settings: Settings) -> TraceSources | None:

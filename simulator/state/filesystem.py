@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.clock import iso_ms
+from simulator.clock import epoch_ms
 from simulator.errors import BadRequest
 from simulator.state.fleet import Endpoint
 
@@ -27,46 +27,57 @@ SCANNER_BYTES = (
 )
 SCANNER_SIZE = len(SCANNER_BYTES)
 SCANNER_INSTALLED_AT = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+# Longest path a request may name (PATH_MAX on Linux; INFERRED, the real limit is undocumented).
+MAX_PATH_CHARS = 4096
+# Mode bits as the API sends them, a plain integer: 438 (0o666) is what public client fixtures show for
+# a file; 0o755 for folders and the scanner binary is INFERRED.
+FILE_MODE = 0o666
+EXEC_MODE = 0o755
 
 
 @dataclass(frozen=True)
 class FileEntry:
-    """A file or directory on an endpoint, as ``file/info`` and ``file/list`` show it."""
+    """A file or directory on an endpoint, as ``file/info`` and ``file/list`` show it (docs/api.md §3)."""
 
     path: str
     size: int
     created_at: float
     modified_at: float
     is_dir: bool
+    executable: bool = False
 
     def name(self, windows: bool) -> str:
         base = ntpath.basename(self.path) if windows else posixpath.basename(self.path)
         return base or self.path
 
-    def permissions(self, windows: bool) -> str:
-        if windows:
-            return "rw-" if not self.is_dir else "rwx"
-        return "drwxr-xr-x" if self.is_dir else ("-rwxr-xr-x" if self.size == SCANNER_SIZE else "-rw-r-----")
+    @property
+    def permissions(self) -> int:
+        return EXEC_MODE if self.is_dir or self.executable else FILE_MODE
 
-    def to_api(self, windows: bool) -> dict[str, Any]:
+    def to_entry(self, windows: bool) -> dict[str, Any]:
+        """One item of a ``file/list`` answer: ``name`` is the bare file name."""
         return {
-            "canonicalPath": self.path,
-            "name": self.name(windows),
-            "path": self.path,
-            "size": self.size,
-            "createdDate": iso_ms(self.created_at),
-            "modifiedDate": iso_ms(self.modified_at),
-            "permissions": self.permissions(windows),
             "type": "DIRECTORY" if self.is_dir else "FILE",
+            "name": self.name(windows),
+            "permissions": self.permissions,
+            "size": self.size,
+            "createdDate": epoch_ms(self.created_at),
+            "modifiedDate": epoch_ms(self.modified_at),
         }
+
+    def to_info(self, windows: bool) -> dict[str, Any]:
+        """The ``info`` of a ``file/info`` answer: ``name`` and ``canonicalPath`` are the full path."""
+        return {**self.to_entry(windows), "name": self.path, "canonicalPath": self.path}
 
 
 def normalize(raw: object, *, windows: bool) -> str:
     """A request's path, normalized for comparison; 400 when it is not an absolute path."""
     if not isinstance(raw, str) or not raw.strip():
         raise BadRequest("path must be a non-empty string")
-    if "\x00" in raw or len(raw) > 4096:
-        raise BadRequest("path contains a NUL byte or is too long")
+    if len(raw) > MAX_PATH_CHARS:
+        raise BadRequest(f"path is {len(raw)} characters long; at most {MAX_PATH_CHARS} are accepted")
+    if "\x00" in raw:
+        raise BadRequest("path must not contain a NUL byte")
     if windows:
         path = ntpath.normpath(raw.replace("/", "\\"))
         if not ntpath.isabs(path) or not ntpath.splitdrive(path)[0]:
@@ -116,7 +127,7 @@ class EndpointFiles:
         files: dict[str, FileEntry] = {}
         scanner = self.scanner_path(endpoint)
         files[_key(scanner, windows)] = FileEntry(
-            scanner, SCANNER_SIZE, SCANNER_INSTALLED_AT, SCANNER_INSTALLED_AT, False
+            scanner, SCANNER_SIZE, SCANNER_INSTALLED_AT, SCANNER_INSTALLED_AT, False, executable=True
         )
         stat = trace_stat() if endpoint.has_trace else None
         if stat is not None:

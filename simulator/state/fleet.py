@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from simulator.ids import parse_id
 from simulator.settings import FleetProfile
 
 _MASK32 = (1 << 32) - 1
@@ -140,11 +141,8 @@ class Fleet:
 
     # -- O(1) lookups by identifier ----------------------------------------------------------------
     def index_of_client_id(self, client_id: str) -> int | None:
-        try:
-            value = int(str(client_id).strip())
-        except ValueError:
-            return None
-        if not 0 <= value <= _MASK32:
+        value = parse_id(client_id.strip() if isinstance(client_id, str) else client_id)
+        if value is None or value > _MASK32:
             return None
         index = ((value * _MULT_INV) - self._offset) & _MASK32
         return index if index < self.size else None
@@ -154,12 +152,11 @@ class Fleet:
         return None if index is None else self.endpoint(index)
 
     def by_hostname(self, hostname: str) -> Endpoint | None:
-        match = re.fullmatch(r"[a-z0-9]+-[a-z]+-(\d{2,})", hostname.strip().lower())
-        if not match:
+        match = re.fullmatch(r"[a-z0-9]+-[a-z]+-([0-9]{2,})", hostname.strip().lower())
+        number = parse_id(match.group(1)) if match else None  # None past 18 digits: no such host
+        if number is None or not 0 <= number - 1 < self.size:
             return None
-        index = int(match.group(1)) - 1
-        if not 0 <= index < self.size:
-            return None
+        index = number - 1
         ep = self.endpoint(index)
         return ep if ep.hostname == hostname.strip().lower() else None
 

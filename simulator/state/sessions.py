@@ -2,6 +2,19 @@
 
 A credential arrives in the ``session`` header. Unknown or missing -> 401; known but past its
 lifetime -> 403 (clients read 403 as "session expired", log in again and retry once).
+
+:func:`expire_session` and :func:`invalidate_session` end one login session in the store, as the
+server does when it declares a session expired or forgets it; the scenario faults
+``session_expired``/``session_invalid`` use them, so the session they answered for stays ended:
+
+>>> from simulator.state.store import MemoryStore
+>>> store = MemoryStore()
+>>> store.put(TABLE, "1-1-ab", SessionRecord("1-1-ab", 1, "qa", created_at=0.0, expires_at=60.0))
+True
+>>> expire_session(store, "1-1-ab", now=5.0), store.get(TABLE, "1-1-ab").expires_at
+(True, 5.0)
+>>> invalidate_session(store, "1-1-ab"), invalidate_session(store, "1-1-ab")
+(True, False)
 """
 
 from __future__ import annotations
@@ -33,6 +46,20 @@ class Principal:
     user_id: int
     username: str
     via: str  # "token" | "session"
+
+
+def expire_session(store: Store, session: str, now: float) -> bool:
+    """Expire one login session at ``now`` (then 403); False when the store holds no such session.
+
+    One atomic :meth:`Store.update`, so it works on every store and never revives a logged-out session.
+    """
+    expired = store.update(TABLE, session, lambda r: replace(r, expires_at=min(r.expires_at, now)))
+    return expired is not None
+
+
+def invalidate_session(store: Store, session: str) -> bool:
+    """Forget one login session (then 401, as after a logout); False when there was no such session."""
+    return store.delete(TABLE, session)
 
 
 class SessionService:
@@ -94,10 +121,5 @@ class SessionService:
 
     def expire_all(self, now: float) -> int:
         """Expire every login session now (used by the control namespace and scenarios)."""
-        count = 0
-        for record in self._store.values(TABLE):
-            expired = self._store.update(
-                TABLE, record.session, lambda r: replace(r, expires_at=min(r.expires_at, now))
-            )
-            count += expired is not None  # a logout meanwhile stays a logout
-        return count
+        # A logout meanwhile stays a logout: expire_session never recreates a session.
+        return sum(expire_session(self._store, record.session, now) for record in self._store.values(TABLE))

@@ -24,7 +24,7 @@ import uuid
 import zlib
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -112,7 +112,7 @@ def scan_inventory(spec: TraceSpec, previous: Inventory | None = None) -> Invent
 
 def previous_spec(spec: TraceSpec) -> TraceSpec:
     """The full-trace spec of the scan before ``spec``'s (scan >= 2)."""
-    return replace(spec, scan=spec.scan - 1, scan_time=spec.scan_time - spec.scan_interval_s, diff=False)
+    return spec.for_scan(spec.scan - 1)
 
 
 def base_inventory(spec: TraceSpec) -> Inventory:

@@ -11,7 +11,7 @@ A leaf: standard library only, so :mod:`simulator.settings` and the scenario loa
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 EVIDENCE_PASSWORD = b"infected"  # the evidence zip's password (Tanium's)
@@ -88,6 +88,23 @@ class TraceSpec:
     # A real trace file served instead of a generated trace (serve --traces-dir: simulator/traces/sources.py):
     # its checked, resolved path. Every field above but `path` then only places and dates the file.
     source_file: str | None = None
+
+    def for_scan(self, scan: int) -> TraceSpec:
+        """The full-trace spec of scan ``scan`` in this spec's chain, dated ``scan_interval_s`` per scan.
+
+        ``replace(spec, scan=n)`` alone keeps this scan's time, so scan n would claim scan 1's time and
+        rebuild scan 1's inventory from a different date: every record would then differ from the real
+        scan 1 (``tanium-sim trace generate --scan`` did that). This moves both together.
+
+        >>> s1 = TraceSpec(seed=1, index=0, client_id="1", hostname="h", platform="Linux", profile="small")
+        >>> s3 = s1.for_scan(3)
+        >>> s3.scan, s3.scan_time - s1.scan_time, s3.for_scan(1) == s1
+        (3, 172800.0, True)
+        """
+        if scan < 1:
+            raise ValueError("scan must be >= 1")
+        moved = self.scan_time + (scan - self.scan) * self.scan_interval_s
+        return replace(self, scan=scan, scan_time=moved, diff=False)
 
 
 @dataclass(frozen=True)

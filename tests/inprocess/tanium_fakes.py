@@ -232,6 +232,18 @@ def plays(*responses: httpx.Response | Exception) -> Callable[[httpx.Request], h
     return effect
 
 
+def listed_after_connect(
+    connect: respx.Route, *entries: dict[str, Any]
+) -> Callable[[httpx.Request], httpx.Response]:
+    """A ``GET /conns`` side effect listing each entry once a connect to its clientId was posted."""
+
+    def effect(request: httpx.Request) -> httpx.Response:
+        asked = {json.loads(call.request.content)["target"]["clientId"] for call in connect.calls}
+        return ok([entry for entry in entries if entry["clientId"] in asked])
+
+    return effect
+
+
 def ok(body: Any) -> httpx.Response:
     return httpx.Response(200, json=body)
 
@@ -257,12 +269,18 @@ class FakeTanium:
         self.login = router.post(f"{BASE}/api/v2/session/login").mock(
             return_value=ok({"data": {"session": "1-224-abc"}})
         )
+        self.system_status = router.get(f"{BASE}/api/v2/system_status").mock(  # collect checks its ids here
+            return_value=ok(
+                {"data": [{"computer_id": CLIENT_ID, "host_name": "h", "ipaddress_client": "10.0.0.1"}]}
+            )
+        )
         self.connect = router.post(f"{TR}/conns/connect").mock(
             return_value=ok(f"remote:undefined:{CLIENT_ID}:")
         )
+        # the listing before connect (nothing yet), then our new connection waiting, then connected
         self.conns = router.get(f"{TR}/conns").mock(
             side_effect=plays(
-                ok([conn("waiting", platform=platform)]), ok([conn("connected", platform=platform)])
+                ok([]), ok([conn("waiting", platform=platform)]), ok([conn("connected", platform=platform)])
             )
         )
         self.request_file = router.post(f"{TR}/conns/{CONN_ID}/file").mock(

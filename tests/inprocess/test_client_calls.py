@@ -238,30 +238,65 @@ async def test_request_file(mock: respx.MockRouter, tanium: AsyncTaniumClient) -
 
 
 async def test_file_info_and_list_quote_the_path(mock: respx.MockRouter, tanium: AsyncTaniumClient) -> None:
+    path = "C:\\a b\\t.gz"
     info = mock.get(url__regex=rf".*/conns/{CONN_ID}/file/info/.*").mock(
         return_value=ok(
             {
+                "sessionId": "s-1",
+                "cid": CONN_ID,
+                "path": path,
                 "info": {
-                    "path": "C:\\a b\\t.gz",
-                    "name": "t.gz",
-                    "size": 5,
                     "type": "FILE",
-                    "createdDate": 1,
-                    "modifiedDate": 2,
+                    "name": path,
+                    "permissions": 438,
+                    "size": 5,
+                    "createdDate": 1631090906852,
+                    "modifiedDate": 1631090912528,
+                    "canonicalPath": path,
                     "extra": True,
-                }
+                },
             }
         )
     )
     listing = mock.get(url__regex=rf".*/conns/{CONN_ID}/file/list/.*").mock(
-        return_value=ok({"entries": [{"name": "t.gz", "size": 5, "type": "FILE", "permissions": "rw"}]})
+        return_value=ok(
+            {
+                "sessionId": "s-1",
+                "cid": CONN_ID,
+                "path": "/opt/cryptosense/traces",
+                "entries": [
+                    {"name": "t.gz", "size": 5, "type": "FILE", "permissions": 438, "createdDate": 1}
+                ],
+            }
+        )
     )
-    fi = await tanium.file_info(CONN_ID, "C:\\a b\\t.gz")
+    fi = await tanium.file_info(CONN_ID, path)
     assert info.calls.last.request.url.raw_path.endswith(b"/file/info/C%3A%5Ca%20b%5Ct.gz")
-    assert (fi.name, fi.size, fi.raw["extra"]) == ("t.gz", 5, True)
+    assert (fi.path, fi.canonical_path, fi.size, fi.raw["extra"]) == (path, path, 5, True)
+    assert (fi.permissions, fi.created_date, fi.modified_date) == (438, 1631090906852, 1631090912528)
+    assert (fi.session_id, fi.cid, fi.asked_path) == ("s-1", CONN_ID, path)
     [entry] = await tanium.file_list(CONN_ID, "/opt/cryptosense/traces")
     assert listing.calls.last.request.url.raw_path.endswith(b"/file/list/%2Fopt%2Fcryptosense%2Ftraces")
-    assert (entry.name, entry.type, entry.size) == ("t.gz", "FILE", 5)
+    assert (entry.name, entry.type, entry.size, entry.permissions, entry.created_date) == (
+        "t.gz",
+        "FILE",
+        5,
+        438,
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("permissions", "-rw-r-----"), ("createdDate", "2021-09-05T13:46:16.606Z"), ("modifiedDate", 1.5)],
+)
+async def test_file_info_refuses_what_int_cannot_read(
+    mock: respx.MockRouter, tanium: AsyncTaniumClient, field: str, value: object
+) -> None:
+    answer = {"cid": CONN_ID, "path": "/x", "info": {"name": "/x", "canonicalPath": "/x", field: value}}
+    mock.get(url__regex=rf".*/conns/{CONN_ID}/file/info/.*").mock(return_value=ok(answer))
+    with pytest.raises(ProtocolError, match=field):
+        await tanium.file_info(CONN_ID, "/x")
 
 
 async def test_get_and_list_tasks(mock: respx.MockRouter, tanium: AsyncTaniumClient) -> None:

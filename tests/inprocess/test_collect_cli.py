@@ -12,7 +12,18 @@ import pytest
 import respx
 
 from simulator.cli import main
-from tests.inprocess.tanium_fakes import BASE, CLIENT_ID, TOKEN, TRACE, FakeTanium, conn, ok, plays, task
+from tests.inprocess.tanium_fakes import (
+    BASE,
+    CLIENT_ID,
+    TOKEN,
+    TRACE,
+    FakeTanium,
+    conn,
+    listed_after_connect,
+    ok,
+    plays,
+    task,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +110,7 @@ def test_collect_from_the_environment_writes_trace_and_summary(
     tmp_path: Path,
 ) -> None:
     fake = FakeTanium(mock)
-    fake.conns.side_effect = plays(ok([conn("connected")]))
+    fake.conns.side_effect = listed_after_connect(fake.connect, conn("connected"))
     fake.task.side_effect = plays(ok(task("COMPLETED")))
     monkeypatch.setenv("TANIUM_URL", BASE)
     monkeypatch.setenv("TANIUM_TOKEN", TOKEN)
@@ -129,7 +140,7 @@ def test_collect_all_reports_each_failure_and_exits_1(
     lost = conn("timeout", id="remote:h456:456:", client_id="456") | {
         "message": "The connection has timed out."
     }
-    fake.conns.side_effect = plays(ok([conn("connected"), lost]))
+    fake.conns.side_effect = listed_after_connect(fake.connect, conn("connected"), lost)
     fake.task.side_effect = plays(ok(task("COMPLETED")))
     argv = ["collect", "--url", BASE, "--username", "u", "--password", "p", "--all", "--out", str(tmp_path)]
     assert main([*argv, "--concurrency", "2"]) == 1
@@ -141,3 +152,14 @@ def test_collect_all_reports_each_failure_and_exits_1(
     assert summary["endpoints"][CLIENT_ID]["status"] == "ok"
     assert fake.login.call_count == 1  # one session shared by every endpoint
     assert "p" not in {summary.get("password"), summary.get("token")}
+
+
+def test_an_endpoint_the_fleet_does_not_list_fails_at_once_as_unknown_or_offline(
+    mock: respx.MockRouter, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fake = FakeTanium(mock)  # its system status lists CLIENT_ID only
+    argv = ["collect", "--url", BASE, "--token", TOKEN, "--client-id", "999", "--out", str(tmp_path)]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert "failed 999: unknown_endpoint: endpoint 999 is unknown or offline" in err
+    assert "(1 unknown_endpoint)" in out and not fake.connect.called

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 import pytest
 
@@ -28,43 +30,83 @@ TASK_KEYS = {
 }
 
 
+INFO_KEYS = {"type", "name", "permissions", "size", "createdDate", "modifiedDate", "canonicalPath"}
+ENTRY_KEYS = INFO_KEYS - {"canonicalPath"}
+
+
 async def test_file_info_for_trace_and_scanner(world: World) -> None:
     conn = await world.connected(0)
     ep = world.endpoint(0)
     trace_path = world.backend.files.trace_path(ep)
     r = await world.client.get(f"{TR}/conns/{conn['id']}/file/info/{trace_path}")
     assert r.status_code == 200, r.text
-    info = r.json()["info"]
-    assert {
-        "canonicalPath",
-        "name",
-        "path",
-        "size",
-        "createdDate",
-        "modifiedDate",
-        "permissions",
-        "type",
-    } <= set(info)
-    assert info["path"] == trace_path and info["type"] == "FILE" and info["size"] > 0
+    answer = r.json()
+    assert set(answer) == {"sessionId", "cid", "path", "info"}
+    assert isinstance(answer["sessionId"], str) and answer["sessionId"]
+    assert (answer["cid"], answer["path"]) == (conn["id"], trace_path)
+    info = answer["info"]
+    assert set(info) == INFO_KEYS
+    assert info["name"] == info["canonicalPath"] == trace_path
+    assert info["type"] == "FILE" and info["size"] > 0 and info["permissions"] == 438
+    assert all(type(info[k]) is int for k in ("createdDate", "modifiedDate", "permissions", "size"))
     scanner = world.backend.files.scanner_path(ep)
     info = (await world.client.get(f"{TR}/conns/{conn['id']}/file/info/{scanner}")).json()["info"]
-    assert info["name"].startswith("cs-host-scanner")
+    assert info["canonicalPath"] == scanner and info["permissions"] == 0o755
+
+
+async def test_a_client_reads_dates_and_permissions_with_int(world: World) -> None:
+    # What public clients do with a file/info answer: int() on the dates and the mode bits.
+    conn = await world.connected(0)
+    trace_path = world.backend.files.trace_path(world.endpoint(0))
+    info = (await world.client.get(f"{TR}/conns/{conn['id']}/file/info/{trace_path}")).json()["info"]
+    created, modified, mode = int(info["createdDate"]), int(info["modifiedDate"]), int(info["permissions"])
+    assert (mode, oct(mode)) == (438, "0o666")
+    # epoch milliseconds: the endpoint's trace was written within the simulated clock's past
+    assert 0 < created <= modified <= int(world.backend.now() * 1000)
+    (entry,) = (await world.client.get(f"{TR}/conns/{conn['id']}/file/list//opt/cryptosense/traces")).json()[
+        "entries"
+    ]
+    assert (int(entry["createdDate"]), int(entry["modifiedDate"]), int(entry["permissions"])) == (
+        created,
+        modified,
+        mode,
+    )
 
 
 async def test_file_info_with_url_quoted_path(world: World) -> None:
     conn = await world.connected(0)
     quoted = "%2Fopt%2Fcryptosense%2Fbin%2Fcs-host-scanner"
     r = await world.client.get(f"{TR}/conns/{conn['id']}/file/info/{quoted}")
-    assert r.status_code == 200 and r.json()["info"]["path"] == "/opt/cryptosense/bin/cs-host-scanner"
+    assert r.status_code == 200
+    assert r.json()["info"]["canonicalPath"] == r.json()["path"] == "/opt/cryptosense/bin/cs-host-scanner"
+
+
+async def test_file_info_path_is_as_asked_and_canonical_path_normalized(world: World) -> None:
+    conn = await world.connected(0)
+    asked = "/opt/cryptosense/traces/../bin/cs-host-scanner"
+    quoted = quote(asked, safe="")  # quoted, or httpx would resolve the ".." itself
+    answer = (await world.client.get(f"{TR}/conns/{conn['id']}/file/info/{quoted}")).json()
+    assert (answer["path"], answer["info"]["canonicalPath"]) == (
+        asked,
+        "/opt/cryptosense/bin/cs-host-scanner",
+    )
 
 
 async def test_file_list_directories(world: World) -> None:
     conn = await world.connected(0)
     r = await world.client.get(f"{TR}/conns/{conn['id']}/file/list//opt/cryptosense/traces")
     assert r.status_code == 200
-    (entry,) = r.json()["entries"]
-    assert set(entry) == {"name", "createdDate", "modifiedDate", "permissions", "size", "type"}
-    assert entry["name"] == "trace.cst.gz" and entry["type"] == "FILE"
+    answer = r.json()
+    assert set(answer) == {"sessionId", "cid", "path", "entries"}
+    assert (answer["cid"], answer["path"]) == (conn["id"], "/opt/cryptosense/traces")
+    (entry,) = answer["entries"]
+    assert set(entry) == ENTRY_KEYS
+    assert entry["name"] == "trace.cst.gz" and entry["type"] == "FILE" and entry["permissions"] == 438
+    assert all(type(entry[k]) is int for k in ("createdDate", "modifiedDate", "permissions", "size"))
+    folders = (await world.client.get(f"{TR}/conns/{conn['id']}/file/list//opt/cryptosense")).json()[
+        "entries"
+    ]
+    assert {(e["name"], e["type"], e["permissions"]) for e in folders} >= {("traces", "DIRECTORY", 0o755)}
 
 
 @pytest.mark.parametrize(

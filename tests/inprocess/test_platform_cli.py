@@ -61,9 +61,25 @@ def test_runbook_status_stop_uninstall_over_a_socket(capsys: pytest.CaptureFixtu
         out = capsys.readouterr().out
         assert "removed" in out and "refused" not in out and "gone" in out
 
+        # A name no endpoint answers to is named, exit 1; a login works like a token.
+        login = ["--username", settings.username, "--password", settings.password]
+        argv = [*runbook(server.url, "stop", "--computer-name", "no-such-host"), *login]
+        assert main([a for a in argv if a not in ("--token", TOKEN)]) == 1
+        err = capsys.readouterr().err
+        assert "no endpoint named no-such-host answered: unknown or offline" in err and "Traceback" not in err
 
-def test_runbook_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_runbook_usage_errors_exit_2_and_runtime_failures_exit_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("TANIUM_URL", "TANIUM_TOKEN", "TANIUM_USERNAME", "TANIUM_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
     assert main(["runbook", "stop", "--url", "http://127.0.0.1:9", "--token", TOKEN]) == 2
     assert "--computer-name NAME, --where TEXT or --all" in capsys.readouterr().err
-    assert main(["runbook", "status", "--url", "http://127.0.0.1:9", "--token", TOKEN, "--timeout", "1"]) == 2
-    assert "cannot reach" in capsys.readouterr().err
+    assert main(["runbook", "status", "--token", TOKEN]) == 2
+    assert "no server URL: pass --url or set TANIUM_URL" in capsys.readouterr().err
+    monkeypatch.setenv("TANIUM_URL", "http://127.0.0.1:9")  # nothing listens on port 9
+    monkeypatch.setenv("TANIUM_TOKEN", TOKEN)
+    assert main(["runbook", "status", "--timeout", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach http://127.0.0.1:9" in err and err.count("\n") == 1

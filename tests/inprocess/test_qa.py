@@ -73,7 +73,7 @@ def test_wire_fault_scenarios_run_on_sockets() -> None:
 
 async def test_reference_client_passes_a_representative_subset() -> None:
     names = ("flaky-5xx", "offline-endpoints", "rate-limited", "session-expiry")
-    result = await run_matrix(scenarios(*names), MatrixOptions(endpoints=4, seeds=(4,)))
+    result = await run_matrix(scenarios(*names), MatrixOptions(endpoints=4, exercise_endpoints=0, seeds=(4,)))
     assert result.ok, [p for run in result.runs for p in run.problems]
     totals = result.totals()
     assert totals["leaked_connections"] == totals["leaked_evidence"] == totals["corrupt_traces"] == 0
@@ -117,6 +117,53 @@ async def test_a_client_that_does_not_retry_fails_flaky_5xx() -> None:
     run = result.runs[0]
     assert run.unexpected and all(e.outcome == "server_error" for e in run.unexpected)
     assert not result.ok  # (a 503 on its own cleanup calls may even leave a connection open)
+
+
+# Each broken variant and the scenarios that must catch it with the matrix at its defaults (what
+# `tanium-sim qa --client VARIANT` runs): before runs were extended until their faults fired, no-retry
+# passed connection-resets whenever no reset happened to fire. (corrupt-evidence and
+# truncated-downloads allow a clean typed failure, so a client that never fetches again passes them.)
+CAUGHT_BY = [
+    ("no-retry", "flaky-5xx"),
+    ("no-retry", "connection-resets"),
+    ("no-cleanup", "task-errors"),
+    ("ignores-retry-after", "rate-limited"),
+    ("blind-post", "duplicate-post"),
+    ("stale-session", "session-expiry"),
+]
+
+
+def test_every_broken_variant_has_a_scenario_that_catches_it() -> None:
+    assert {variant for variant, _ in CAUGHT_BY} == set(VARIANTS) - {"reference"}
+
+
+@pytest.mark.parametrize(("variant", "scenario"), CAUGHT_BY)
+async def test_each_broken_variant_is_caught_at_the_defaults(variant: str, scenario: str) -> None:
+    result = await run_matrix(scenarios(scenario), MatrixOptions(variant=VARIANTS[variant]))
+    assert not result.ok, f"{variant} passed {scenario} at the defaults"
+    assert all(not run.not_exercised for run in result.runs)  # caught by what it did, not by a silent run
+
+
+async def test_a_run_whose_faults_never_fired_is_not_exercised_and_fails() -> None:
+    rule = "{name: never, match: {operation: get_task}, probability: 0.0, fault: {type: status, status: 500}}"
+    never = Scenario.from_text(f"faults: [{rule}]", name="never-fires")
+    result = await run_matrix([never], MatrixOptions(endpoints=2, exercise_endpoints=4, seeds=(1,)))
+    (run,) = result.runs
+    assert run.faults_fired == {"never": 0} and run.not_exercised and not result.ok
+    assert len(run.endpoints) == 4  # it kept collecting, up to the cap, looking for a fault
+    assert any(
+        p.startswith("not exercised: none of its fault rules (never) fired on 4") for p in run.problems
+    )
+
+
+async def test_a_run_collects_past_its_endpoints_until_every_rule_fired() -> None:
+    rule = (
+        "{name: late, match: {operation: get_task}, after: 6, times: 1, fault: {type: status, status: 503}}"
+    )
+    late = Scenario.from_text(f"faults: [{rule}]", name="fires-late")
+    (run,) = (await run_matrix([late], MatrixOptions(endpoints=1, seeds=(1,)))).runs
+    assert run.faults_fired == {"late": 1} and run.ok
+    assert 1 < len(run.endpoints) < MatrixOptions().exercise_endpoints  # stopped once it fired
 
 
 async def _silently_corrupting(client: object, client_id: str, **kwargs: object) -> CollectResult:

@@ -146,7 +146,7 @@ async def test_a_retried_connect_closes_the_connection_it_duplicated(
     fake.connect.side_effect = plays(httpx.ReadTimeout("no answer"), ok(f"remote:undefined:{CLIENT_ID}:"))
     earlier = conn("waiting", id=STRAY_CONN, initiated_at=1_699_999_999_000)
     fake.conns.side_effect = plays(
-        ok([earlier, conn("waiting")]), ok([earlier | {"status": "connected"}, conn("connected")])
+        ok([]), ok([earlier, conn("waiting")]), ok([earlier | {"status": "connected"}, conn("connected")])
     )
     stray_close = mock.delete(f"{TR}/conns/close/{STRAY_CONN}").mock(return_value=ok({}))
     async with AsyncTaniumClient(BASE, token=TOKEN, policy=retrying(clock)) as client:

@@ -133,7 +133,7 @@ async def test_happy_path_writes_the_trace_and_leaves_nothing(
     assert result.warnings == ()
     assert json_body(fake.connect) == {"target": {"clientId": CLIENT_ID}}
     assert json_body(fake.request_file) == {"path": LINUX_TRACE_PATH}
-    assert fake.conns.call_count == 2 and fake.task.call_count == 2
+    assert fake.conns.call_count == 3 and fake.task.call_count == 2  # one listing before connect
     assert not fake.evidence_list.called  # fileResults named the uuid
     assert clock.sleeps == [1.0, 1.0]  # one wait for the connection, one for the task
     order = [c.request.method + " " + c.request.url.path.rsplit("/api/v1", 1)[-1] for c in mock.calls]
@@ -143,7 +143,7 @@ async def test_happy_path_writes_the_trace_and_leaves_nothing(
     assert all(c.request.headers["session"] == TOKEN for c in mock.calls)
 
 
-async def test_picks_the_newest_entry_among_historical_ones(
+async def test_picks_the_new_entry_among_historical_ones(
     fake: FakeTanium, mock: respx.MockRouter, tanium: AsyncTaniumClient, clock: FakeClock, tmp_path: Path
 ) -> None:
     old_conn, other = "remote:web-01:123:1", "remote:db-01:999:1"
@@ -152,11 +152,13 @@ async def test_picks_the_newest_entry_among_historical_ones(
         conn("disconnected", id="remote:web-01:123:0", initiated_at=1_500_000_000_000),
         conn("connected", id=other, client_id="999", initiated_at=1_800_000_000_000),
     ]
-    fake.conns.side_effect = plays(ok([*history, conn("waiting")]), ok([*history, conn("connected")]))
+    fake.conns.side_effect = plays(
+        ok(history), ok([*history, conn("waiting")]), ok([*history, conn("connected")])
+    )
     old = mock.post(f"{TR}/conns/{old_conn}/file")
     await collect(tanium, clock, tmp_path)
     assert not old.called and fake.request_file.called
-    assert fake.conns.call_count == 2
+    assert fake.conns.call_count == 3
 
 
 async def test_windows_default_path_and_explicit_path(
@@ -165,6 +167,7 @@ async def test_windows_default_path_and_explicit_path(
     fake = FakeTanium(mock, platform="Windows")
     await collect(tanium, clock, tmp_path)
     assert json_body(fake.request_file) == {"path": WINDOWS_TRACE_PATH}
+    fake.conns.side_effect = plays(ok([]), ok([conn("connected", platform="Windows")]))  # a new connection
     await collect(tanium, clock, tmp_path, path="/tmp/other.cst.gz")
     assert json_body(fake.request_file) == {"path": "/tmp/other.cst.gz"}
     assert default_trace_path("Linux") == LINUX_TRACE_PATH
@@ -176,7 +179,7 @@ async def test_unknown_task_statuses_keep_polling_with_backoff(
 ) -> None:
     statuses = ["STARTED", "QUEUED", "RUNNING", "TRANSFERRING", "STARTED"]
     fake.task.side_effect = plays(*[ok(task(s, uuid=None)) for s in statuses], ok(task("COMPLETED")))
-    fake.conns.side_effect = plays(ok([conn("connected")]))
+    fake.conns.side_effect = plays(ok([]), ok([conn("connected")]))
     await collect(tanium, clock, tmp_path)
     assert fake.task.call_count == 6
     assert clock.sleeps == [1.0, 2.0, 4.0, 4.0, 4.0]
@@ -201,7 +204,7 @@ async def test_connection_timeout_status_gives_up(
     fake: FakeTanium, tanium: AsyncTaniumClient, clock: FakeClock, tmp_path: Path
 ) -> None:
     fake.conns.side_effect = plays(
-        ok([conn("waiting")]), ok([conn("timeout") | {"message": "The connection has timed out."}])
+        ok([]), ok([conn("waiting")]), ok([conn("timeout") | {"message": "The connection has timed out."}])
     )
     with pytest.raises(ConnectionTimedOut, match="status timeout: The connection has timed out") as info:
         await collect(tanium, clock, tmp_path)
@@ -226,7 +229,7 @@ async def test_connect_refused_leaves_nothing_to_clean(
     fake.connect.side_effect = httpx.ConnectError("[Errno 111] Connection refused")
     with pytest.raises(ConnectError, match="connection refused"):
         await collect(tanium, clock, tmp_path)
-    assert not fake.conns.called
+    assert fake.conns.call_count == 1  # the listing before connect only
     assert_cleaned(fake, tmp_path, closed=False, deleted=False)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import time
@@ -221,3 +222,64 @@ def test_two_workers_on_redis_pass_collect_all(redis_url: str, tmp_path: Path) -
         with sim.admin() as admin:
             state = admin.get("/_sim/state").json()
         assert state["evidence"] == 0 and state["connections"]["connected"] == 0
+
+
+def _answers(client: httpx.Client) -> bool:
+    try:
+        return client.get("/_sim/health").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _qa(url: str, *args: str, reports: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "simulator", "qa", "--url", url, "--admin-token", ADMIN, *args]
+    command += ["--junit", str(reports / "qa.xml"), "--json", str(reports / "qa.json")]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_make_qa_passes_against_two_workers_on_redis_on_the_manual_clock(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """`make qa QA_URL=...`: every scenario driven through a running `serve --workers 2 --store redis`."""
+    with serve(redis_url, "--workers", "2", "--clock", "manual") as sim:
+        with sim.admin() as admin:
+            until(lambda: _answers(admin), "the workers to listen")
+            admin.put("/_sim/scenario", params={"name": "slow-tasks"}).raise_for_status()
+        done = _qa(sim.url, reports=tmp_path)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        report = json.loads((tmp_path / "qa.json").read_text())
+        assert len(report["runs"]) >= 18 and {run["transport"] for run in report["runs"]} == {"remote"}
+        assert all(run["seed"] == 3 and len(run["endpoints"]) >= 3 for run in report["runs"])
+        fired = {run["scenario"]: sum(run["faults_fired"].values()) for run in report["runs"]}
+        assert fired["flaky-5xx"] > 0 and fired["session-expiry"] == 1  # faults fired across both workers
+        # A broken client is caught on the same server, and the server runs its own scenario again after.
+        broken = _qa(sim.url, "--client", "no-cleanup", "--scenario", "task-errors", reports=tmp_path)
+        assert broken.returncode == 1, broken.stdout[-3000:]
+        assert "leaked" in broken.stdout
+        with sim.admin() as admin:
+            assert admin.get("/_sim/scenario").json()["name"] == "slow-tasks"
+
+
+def test_qa_url_refuses_a_server_on_the_real_clock_in_one_sentence(redis_url: str, tmp_path: Path) -> None:
+    with serve(redis_url) as sim:
+        done = _qa(sim.url, "--scenario", "baseline", reports=tmp_path)
+    assert done.returncode == 2
+    assert "runs on the real clock" in done.stderr and "--clock manual" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+SAME_FLEET = ("--seed", "3", "--endpoints", "6")
+
+
+def test_a_joining_process_on_another_clock_is_refused(redis_url: str) -> None:
+    with serve(redis_url, "--clock", "manual"):
+        done = subprocess.run(
+            [*(sys.executable, "-m", "simulator", "serve", "--port", "0", "--store", redis_url), *SAME_FLEET],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert "runs on the manual clock; start this process with --clock manual" in done.stderr

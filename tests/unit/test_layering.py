@@ -43,6 +43,7 @@ EXPECTED_CLIENT_API = [
     "CollectResult",
     "ConnectError",
     "Connection",
+    "ConnectionAmbiguous",
     "ConnectionTimedOut",
     "DiffRejected",
     "EndpointOutcome",

@@ -1,0 +1,154 @@
+"""The console's data routes beyond the existing control ones: request rates per operation, the named
+scenarios, one endpoint's records and its trace. All need the admin bearer token; all read the journal
+and the store, none hooks a vendor request.
+
+>>> rates([], now=100.0, window_s=20, bucket_s=10)["operations"]
+{}
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+from simulator.api.admin import require_admin, runtime
+from simulator.api.http import JSONResponse, backend, query_int
+from simulator.errors import BadRequest
+from simulator.ids import parse_id
+from simulator.journal import JournalEntry
+
+WINDOW_S = 300  # the rates chart covers the last five minutes ...
+BUCKET_S = 10  # ... in ten-second steps
+MAX_BUCKETS = 720
+RECENT_PER_ENDPOINT = 50  # journal entries an endpoint's page shows
+
+
+def failed(entry: JournalEntry) -> bool:
+    """An error for the rates chart: a 4xx/5xx answer, or none at all (a reset or hang)."""
+    return entry.status is None or entry.status >= 400
+
+
+def rates(entries: list[JournalEntry], *, now: float, window_s: int, bucket_s: int) -> dict[str, Any]:
+    """Requests and errors per operation in ``bucket_s`` steps over the last ``window_s`` seconds.
+
+    >>> e = JournalEntry(1, 95.0, "GET", "/t/1", "get_task", 503, "r", "http_error", 0.0, None, 0)
+    >>> rates([e], now=100.0, window_s=20, bucket_s=10)["operations"]["get_task"]
+    {'requests': [0, 1], 'errors': [0, 1], 'total': 1, 'error_total': 1}
+    """
+    count = max(1, window_s // bucket_s)
+    start = now - count * bucket_s
+    ops: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if entry.at < start:
+            continue
+        slot = min(count - 1, int((entry.at - start) // bucket_s))
+        row = ops.get(entry.operation)
+        if row is None:
+            row = ops[entry.operation] = {"requests": [0] * count, "errors": [0] * count}
+        row["requests"][slot] += 1
+        if failed(entry):
+            row["errors"][slot] += 1
+    for row in ops.values():
+        row["total"], row["error_total"] = sum(row["requests"]), sum(row["errors"])
+    return {"start": start, "now": now, "window_s": count * bucket_s, "bucket_s": bucket_s, "operations": ops}
+
+
+async def stats(request: Request) -> Response:
+    """``GET /_sim/stats``: requests and errors per operation over time (``?window_s=&bucket_s=``), and
+    the evidence bytes (what ``/_sim/state`` does not count)."""
+    require_admin(request)
+    bucket_s = query_int(request, "bucket_s", BUCKET_S, minimum=1) or BUCKET_S
+    window_s = query_int(request, "window_s", WINDOW_S, minimum=1) or WINDOW_S
+    if window_s // bucket_s > MAX_BUCKETS:
+        raise BadRequest(f"window_s / bucket_s must be at most {MAX_BUCKETS} steps")
+    rt = runtime(request)
+    journal = rt.journal
+    entries = journal.query()
+    doc = rates(entries, now=rt.clock.now(), window_s=window_s, bucket_s=bucket_s)
+    doc["journal"] = {
+        "enabled": journal.enabled,
+        "capacity": journal.capacity,
+        "last_seq": entries[-1].seq if entries else 0,
+        "oldest_at": entries[0].at if entries else None,  # rates before it are not known (the ring wrapped)
+    }
+    doc["evidence_bytes"] = backend(request).evidence_bytes()
+    return JSONResponse(doc)
+
+
+async def scenarios(request: Request) -> Response:
+    """``GET /_sim/scenarios``: the named scenarios ``PUT /_sim/scenario?name=`` accepts, with their
+    opening sentence, and the running one's name."""
+    from simulator.scenarios import available, leading_comment, resolve_name
+
+    require_admin(request)
+    rows = []
+    for name in available():
+        text = resolve_name(name).read_text(encoding="utf-8", errors="replace")
+        rows.append({"name": name, "description": leading_comment(text)})
+    return JSONResponse({"running": runtime(request).scenario.name, "scenarios": rows})
+
+
+def _scan(request: Request) -> int | None:
+    raw = request.query_params.get("scan")
+    if not raw:
+        return None
+    scan = parse_id(raw)
+    if scan is None or scan < 1:
+        raise BadRequest("scan must be a positive integer")
+    return scan
+
+
+async def endpoint_history(request: Request) -> Response:
+    """``GET /_sim/endpoints/{client_id}/history``: one endpoint, its connections, tasks and evidence,
+    and its last requests in the journal."""
+    require_admin(request)
+    sim = backend(request)
+    endpoint = sim.endpoint_or_404(str(request.path_params["client_id"]))
+    records = sim.client_records(endpoint.client_id)
+    recent = [e.to_dict() for e in runtime(request).journal.query() if e.client_id == endpoint.client_id]
+    return JSONResponse(
+        {
+            "endpoint": {
+                "index": endpoint.index,
+                "clientId": endpoint.client_id,
+                "hostname": endpoint.hostname,
+                "ip": endpoint.ip,
+                "platform": endpoint.platform,
+                "os": endpoint.os,
+                "profile": endpoint.profile,
+                "online": endpoint.online,
+                "hasTrace": endpoint.has_trace,
+                "scan": sim.current_scan(endpoint),
+            },
+            **records,
+            "requests": recent[-RECENT_PER_ENDPOINT:],
+        }
+    )
+
+
+async def endpoint_trace(request: Request) -> Response:
+    """``GET /_sim/endpoints/{client_id}/trace``: the endpoint's trace file as generated (``?scan=`` a
+    past one; default the current one), the bytes a collection of it should end with."""
+    require_admin(request)
+    sim = backend(request)
+    endpoint = sim.endpoint_or_404(str(request.path_params["client_id"]))
+    current = sim.current_scan(endpoint)
+    scan = _scan(request) or current
+    if scan > current:  # a future scan is generated through every scan before it: minutes, not a page
+        raise BadRequest(f"scan must be at most {current}, the endpoint's current scan")
+    trace = await to_thread.run_sync(sim.trace, endpoint, scan)
+    shown = scan
+    base = sim.files.trace_path(endpoint).replace("\\", "/").rsplit("/", 1)[-1]  # Windows paths too
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{endpoint.hostname}-scan{shown}-{base}")
+    return Response(
+        trace.data,
+        media_type="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
+
+
+__all__ = ["endpoint_history", "endpoint_trace", "failed", "rates", "scenarios", "stats"]
