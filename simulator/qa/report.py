@@ -73,9 +73,8 @@ def summary_table(result: MatrixResult) -> Table:
         ("time", "right"),
         ("verdict", "left"),
     ):
-        table.add_column(
-            column, justify=justify, no_wrap=column in ("scenario", "failed, typed", "faults fired")
-        )  # type: ignore[arg-type]
+        wrap = column not in ("scenario", "failed, typed", "faults fired")
+        table.add_column(column, justify=justify, no_wrap=not wrap)  # type: ignore[arg-type]
     for name, runs in _by_scenario(result):
         outcomes: Counter[str] = Counter()
         for run in runs:
