@@ -337,7 +337,7 @@ def _serve(args: argparse.Namespace) -> int:
         from simulator.tls import ca_notice
 
         tls_note = (
-            f"; {ca_notice(args.state_dir)}; trust it: tanium-sim tls export-ca tanium-sim-ca.pem{state}"
+            f"; {ca_notice(args.state_dir)}; trust its CA: tanium-sim tls export-ca tanium-sim-ca.pem{state}"
         )
     store_note, store = "", None
     if args.store.strip() != "memory":

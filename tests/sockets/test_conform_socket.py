@@ -43,4 +43,4 @@ def test_conform_against_a_running_simulator_with_history(
         assert main(argv) == 0, capsys.readouterr().out
     report = json.loads(capsys.readouterr().out)
     assert report["target"] == {"kind": "url"} and report["differences"] == 0
-    assert report["replayed_exchanges"] == report["recorded_exchanges"] == 15
+    assert report["replayed_exchanges"] == report["recorded_exchanges"] == 16  # listing, connect, ...
