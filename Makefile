@@ -65,7 +65,7 @@ QA_WORLD     := $(if $(QA_URL),--url $(QA_URL),--seeds $(QA_SEEDS))
 qa: $(STAMP)  ## every scenario × QA_SEEDS seeds × QA_ENDPOINTS endpoints (or the server at QA_URL); reports/
 	@mkdir -p reports
 	$(SIM) qa $(QA_WORLD) --endpoints $(QA_ENDPOINTS) \
-		--junit reports/qa-junit.xml --json reports/qa.json $(ARGS)
+		--junit reports/qa-junit.xml --json reports/qa.json --html reports/qa.html $(ARGS)
 
 # Load test knobs: make loadtest LOADTEST_TIME=5m LOADTEST_USERS=40 LOADTEST_ARGS="--slo-p95-workflow-s 3"
 LOADTEST_TIME  ?= 60s

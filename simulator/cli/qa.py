@@ -64,6 +64,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML here (one test case per scenario × seed)")
     p.add_argument("--json", metavar="FILE", help="write every run's results as JSON here")
     p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write the matrix as an HTML heatmap here (scenario × seed, failures per cell)",
+    )
+    p.add_argument(
         "--client",
         choices=CLIENT_VARIANTS,
         default="reference",
@@ -134,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
         except (ScenarioError, ExpectationError) as exc:
             raise UsageError(str(exc)) from None
         scenarios.append(scenario)
-    for flag in ("junit", "json"):
+    for flag in ("junit", "json", "html"):
         target = getattr(args, flag)
         if target and Path(target).is_dir():
             raise UsageError(f"--{flag} {target} is a folder: name a file")
@@ -190,4 +195,8 @@ def _run(args: argparse.Namespace) -> int:
         write_junit(result, Path(args.junit))
     if args.json:
         write_json(result, Path(args.json))
+    if args.html:
+        from simulator.qa.html import write_html
+
+        write_html(result, Path(args.html))
     return 0 if result.ok else 1

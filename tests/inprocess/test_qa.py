@@ -215,7 +215,8 @@ def test_qa_command_writes_junit_and_json_and_exits_1_for_a_broken_client(
         "--client",
         "no-cleanup",
     ]
-    code = main([*argv, "--junit", str(junit), "--json", str(report)])
+    heatmap = tmp_path / "qa.html"
+    code = main([*argv, "--junit", str(junit), "--json", str(report), "--html", str(heatmap)])
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL task-errors seed 1" in out and "expectations failed" in out
@@ -224,6 +225,8 @@ def test_qa_command_writes_junit_and_json_and_exits_1_for_a_broken_client(
     assert suites["task-errors"].get("failures") == "1" and suites["baseline"].get("failures") == "0"
     data = json.loads(report.read_text())
     assert data["ok"] is False and data["totals"]["leaked_connections"] >= 1
+    page = heatmap.read_text()
+    assert "task-errors" in page and "left connected or waiting" in page  # the failing cell's problems
 
 
 def test_qa_command_passes_for_the_reference_client(
