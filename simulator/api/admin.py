@@ -20,6 +20,9 @@ from simulator.ids import parse_id
 from simulator.operations import OPERATIONS, VENDOR_OPERATIONS
 
 
+FUTURE_SCANS = 10  # how far ahead of an endpoint's current scan GET .../manifest?scan= may look
+
+
 def require_admin(request: Request) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -192,5 +195,13 @@ async def manifest(request: Request) -> Response:
         if scan is None or scan < 1:
             raise BadRequest("scan must be a positive integer")
     client_id = str(request.path_params["client_id"])
+    if scan is not None:
+        # Scan N is built through every scan before it: far-future scans cost minutes (300: ~50 s).
+        current = sim.current_scan(sim.endpoint_or_404(client_id))
+        if scan > current + FUTURE_SCANS:
+            raise BadRequest(
+                f"scan must be at most {current + FUTURE_SCANS}: the endpoint is at scan {current}, "
+                f"and a manifest looks at most {FUTURE_SCANS} scans ahead"
+            )
     result = await to_thread.run_sync(sim.manifest, client_id, scan)
     return JSONResponse(result)

@@ -159,11 +159,16 @@ async def system_status(request: Request) -> Response:
     return JSONResponse.from_json(await to_thread.run_sync(_system_status_page, sim, start, count))
 
 
+DEC_MAX_PAGE = 5000  # INFERRED: the most endpoints one DEC listing answers, like system_status's cap
+
+
 async def dec_endpoints(request: Request) -> Response:
     sim = backend(request)
     params = request.query_params
     hostname, ip, client_id = params.get("hostname"), params.get("ip"), params.get("clientId")
-    limit = query_int(request, "limit", 100) or 0
+    limit = min(
+        query_int(request, "limit", 100) or 0, DEC_MAX_PAGE
+    )  # a huge limit is one page, not the fleet
     offset = query_int(request, "offset", 0) or 0
     if hostname or ip or client_id:
         found = (

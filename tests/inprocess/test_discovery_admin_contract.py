@@ -98,6 +98,10 @@ async def test_manifest(world: World) -> None:
     assert r.status_code == 404
     r = await world.client.get(f"/_sim/endpoints/{ep.client_id}/manifest?scan=0", headers=BEARER)
     assert r.status_code == 400
+    ahead = await world.client.get(f"/_sim/endpoints/{ep.client_id}/manifest?scan=11", headers=BEARER)
+    assert ahead.status_code == 200 and ahead.json()["scan"] == 11
+    far = await world.client.get(f"/_sim/endpoints/{ep.client_id}/manifest?scan=999999999", headers=BEARER)
+    assert far.status_code == 400 and "at scan 1" in far.json()["text"]  # answered, not generated for hours
 
 
 async def test_same_seed_same_trace_different_endpoints_differ(world: World) -> None:
@@ -106,3 +110,16 @@ async def test_same_seed_same_trace_different_endpoints_differ(world: World) -> 
     assert a["sha256"] == again.sha256
     b = world.backend.manifest(world.endpoint(1).client_id)
     assert a["sha256"] != b["sha256"]
+
+
+async def test_a_dec_listing_answers_at_most_one_page_of_the_fleet() -> None:
+    from simulator.api.platform import DEC_MAX_PAGE
+    from simulator.app import create_app
+    from simulator.settings import Settings
+
+    app = create_app(Settings(endpoints=1_000_000, token="t"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as c:
+        r = await c.get(
+            "/plugin/products/dec/v1/endpoints", params={"limit": 10**6}, headers={"session": "t"}
+        )
+    assert r.status_code == 200 and len(r.json()["data"]) == DEC_MAX_PAGE
