@@ -6,7 +6,7 @@ SIM    := $(VENV)/bin/tanium-sim
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: install install-redis install-chromium run serve test check qa loadtest loadtest-screenshot loadtest-distributed bench screenshots clean
+.PHONY: install install-redis install-chromium run serve test check qa qa-teeth loadtest loadtest-screenshot loadtest-distributed bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,21 @@ qa: $(STAMP)  ## every scenario × QA_SEEDS seeds × QA_ENDPOINTS endpoints (or 
 	@mkdir -p reports
 	$(SIM) qa $(QA_WORLD) --endpoints $(QA_ENDPOINTS) \
 		--junit reports/qa-junit.xml --json reports/qa.json --html reports/qa.html $(ARGS)
+	@$(MAKE) --no-print-directory qa-teeth
+
+# Proof the matrix has teeth (docs/qa.md "Broken clients"): each deliberately broken client must FAIL the
+# scenario that catches it, at the same size. Their reports go to reports/qa-broken-<client>.txt.
+QA_TEETH := no-retry:flaky-5xx no-cleanup:task-errors ignores-retry-after:rate-limited \
+	blind-post:duplicate-post stale-session:session-expiry
+
+qa-teeth: $(STAMP)  ## every broken client variant must fail the scenario that catches it
+	@mkdir -p reports; for pair in $(QA_TEETH); do \
+		client=$${pair%%:*}; scenario=$${pair#*:}; \
+		$(SIM) qa $(QA_WORLD) --endpoints $(QA_ENDPOINTS) --client $$client --scenario $$scenario \
+			> reports/qa-broken-$$client.txt 2>&1; rc=$$?; \
+		if [ $$rc -eq 1 ]; then echo "caught: broken client $$client fails $$scenario"; \
+		else echo "NOT CAUGHT: broken client $$client got exit $$rc on $$scenario (reports/qa-broken-$$client.txt)"; exit 1; fi; \
+	done
 
 # Load test knobs: make loadtest LOADTEST_TIME=5m LOADTEST_USERS=40 LOADTEST_ARGS="--slo-p95-workflow-s 3"
 LOADTEST_TIME  ?= 60s
