@@ -15,6 +15,7 @@ from client._collect import (
     EndpointOutcome,
     collect_endpoint,
     collect_many,
+    retry_totals,
     transfer_totals,
     write_summary,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "default_trace_path",
     "iter_records",
     "open_trace",
+    "retry_totals",
     "summarize",
     "transfer_totals",
     "validate_trace",

@@ -74,6 +74,7 @@ from client._responses import (
     status_error,
     transport_error,
 )
+from client._retry_log import note_retry
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,7 @@ class AsyncTaniumClient:
             await response.aclose()
             await self._relogin(session)
             relogged = True
+            note_retry(route_name(method, path), "relogin")  # for collect's report (client._retry_log)
             retry_session = session if self._resend_stale_session else self._session
             response = await self._send_once(
                 method, path, body=body, params=params, headers=headers, session=retry_session, stream=stream

@@ -19,6 +19,11 @@ one client (one session), reporting each finished endpoint to a :class:`CollectP
 A certificate the client refuses is described once (:func:`server_certificate_note`: the issuer and the
 SHA-256 fingerprint of the CA the server sends, against those of ``--ca-bundle``) and that note ends
 every ``tls`` failure's message. :func:`write_summary` writes ``out/summary.json`` (no credential in it).
+
+Each outcome also tells what happened on the way (:meth:`EndpointOutcome.notes`): every request sent
+again for the endpoint and why (``retries``, :mod:`client._retry_log`: a 429 or 5xx, a reset, a
+timeout, a re-login, a download fetched again), and with ``diff`` why the full trace was pulled
+instead of a diff (``diff.full_reason``, :data:`client._diff.FULL_REASONS`).
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ from client._diff import collect_inventory
 from client._errors import TaniumError
 from client._findings import summarize
 from client._policy import RequestPolicy, SingleAttempt
-from client._retry import RetryPolicy
+from client._retry import RetryPolicy, Sleep
+from client._retry_log import RetryLog, describe_retries, record_retries, sum_retries
 from client._trace import open_trace
 from client._workflow import PollPolicy, collect_trace
 
@@ -78,15 +84,21 @@ class CollectOptions:
             return ssl.create_default_context(cafile=str(self.ca_bundle))
         return True
 
-    def policy(self) -> RequestPolicy:
-        """The retry policy for ``retries`` (short backoffs: a CLI user is waiting).
+    def policy(self, *, sleep: Sleep | None = None) -> RequestPolicy:
+        """The retry policy for ``retries`` (short backoffs: a CLI user is waiting); ``sleep`` for tests.
 
         ``retry_unsafe``: the CLI's only POSTs are the workflow's, which finds and cleans the
         duplicates a repeated connect or file request may leave (client/_workflow.py).
         """
         if self.retries < 1:
             return SingleAttempt()
-        return RetryPolicy(attempts=self.retries + 1, initial_s=0.2, max_backoff_s=10.0, retry_unsafe=True)
+        return RetryPolicy(
+            attempts=self.retries + 1,
+            initial_s=0.2,
+            max_backoff_s=10.0,
+            retry_unsafe=True,
+            sleep=sleep or asyncio.sleep,
+        )
 
 
 @dataclass
@@ -103,12 +115,33 @@ class EndpointOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     inventory: dict[str, Any] | None = None
-    diff: dict[str, Any] | None = None  # --diff only: mode, bytes transferred, full-trace bytes
+    diff: dict[str, Any] | None = None  # --diff only: mode, bytes transferred, full-trace bytes, full_reason
+    retries: dict[str, Any] = field(default_factory=lambda: RetryLog().to_dict())  # what was sent again
 
     def to_dict(self) -> dict[str, Any]:
         return {
             k: v for k, v in self.__dict__.items() if k != "client_id" and not (k == "diff" and v is None)
         }
+
+    def notes(self) -> list[str]:
+        """What a report line adds about this endpoint: why a full trace (``--diff``), what was retried.
+
+        >>> EndpointOutcome("101", "ok", diff={"mode": "full", "full_reason": "no_previous_inventory"},
+        ...     retries={"count": 2, "reasons": {"503": 2}, "retry_after_honoured": 2}).notes()
+        ... # doctest: +NORMALIZE_WHITESPACE
+        ['full trace, not a diff: no_previous_inventory',
+         "retried 2× (2×503; 2 after the server's Retry-After)"]
+        """
+        notes: list[str] = []
+        if self.diff is not None and self.diff.get("mode") == "full" and self.diff.get("full_reason"):
+            detail = self.diff.get("full_detail")
+            notes.append(
+                f"full trace, not a diff: {self.diff['full_reason']}" + (f" ({detail})" if detail else "")
+            )
+        retried = describe_retries(self.retries)
+        if retried:
+            notes.append(retried)
+        return notes
 
 
 class CollectProgress(Protocol):
@@ -208,14 +241,26 @@ def _read_inventory(path: Path) -> dict[str, Any]:
 
 
 async def collect_endpoint(
-    client: AsyncTaniumClient, client_id: str, options: CollectOptions
+    client: AsyncTaniumClient, client_id: str, options: CollectOptions, *, sleep: Sleep | None = None
 ) -> EndpointOutcome:
     """Collects one endpoint as ``options`` say; a failure is the outcome's ``reason``, never raised.
+
+    What was retried on the way is the outcome's ``retries`` (every request this call makes is noted
+    there, :mod:`client._retry_log`). ``sleep`` replaces ``asyncio.sleep`` between polls (tests).
 
     >>> outcome = await collect_endpoint(tanium, "101", options)  # doctest: +SKIP
     >>> outcome.status, outcome.reason, outcome.inventory["record_count"]  # doctest: +SKIP
     ('ok', None, 212)
     """
+    with record_retries() as retries:
+        outcome = await _collect_endpoint(client, client_id, options, sleep)
+    outcome.retries = retries.to_dict()
+    return outcome
+
+
+async def _collect_endpoint(
+    client: AsyncTaniumClient, client_id: str, options: CollectOptions, sleep: Sleep | None
+) -> EndpointOutcome:
     outcome = EndpointOutcome(client_id)
     started = time.monotonic()
     poll = PollPolicy(interval_s=options.poll_interval_s)
@@ -228,6 +273,7 @@ async def collect_endpoint(
                 path=options.trace_path,
                 deadline_s=options.deadline_s,
                 poll=poll,
+                sleep=sleep or asyncio.sleep,
             )
             result = pulled.last
             outcome.diff = pulled.to_dict()
@@ -242,6 +288,7 @@ async def collect_endpoint(
                 path=options.trace_path,
                 deadline_s=options.deadline_s,
                 poll=poll,
+                sleep=sleep or asyncio.sleep,
             )
             outcome.bytes, outcome.sha256 = result.bytes, result.sha256
         outcome.trace_path = str(result.trace_path)
@@ -270,11 +317,13 @@ async def collect_many(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     progress: CollectProgress | None = None,
+    sleep: Sleep | None = None,
 ) -> tuple[list[EndpointOutcome], str | None]:
     """Collects every endpoint with bounded concurrency; returns the outcomes and a fatal error, if any.
 
     The outcomes follow ``options.client_ids`` (or the fleet's order with ``all``). ``transport`` (an
-    httpx transport) is for tests: ``httpx.ASGITransport(app)`` runs in-process.
+    httpx transport) and ``sleep`` (every wait: retry backoffs, Retry-After, polls) are for tests:
+    ``httpx.ASGITransport(app)`` runs in-process.
     """
     timeout = httpx.Timeout(options.request_timeout_s, connect=min(10.0, options.request_timeout_s))
     options.out.mkdir(parents=True, exist_ok=True)
@@ -286,7 +335,7 @@ async def collect_many(
         domain=options.domain,
         timeout=timeout,
         verify=options.verify(),
-        policy=options.policy(),
+        policy=options.policy(sleep=sleep),
         transport=transport,
     ) as client:
         client_ids = list(options.client_ids)
@@ -318,7 +367,7 @@ async def collect_many(
                         "list it; check the client id",
                     )
                 else:
-                    outcomes[index] = await collect_endpoint(client, cid, options)
+                    outcomes[index] = await collect_endpoint(client, cid, options, sleep=sleep)
                 if outcomes[index].reason == "tls":
                     async with note_lock:  # one probe of the server, however many endpoints fail
                         if "tls" not in notes:
@@ -353,14 +402,27 @@ def transfer_totals(outcomes: list[EndpointOutcome]) -> dict[str, Any]:
     moved = sum(int(d["bytes_transferred"]) for d in done)
     full = sum(int(d["full_trace_bytes"]) for d in done)
     modes: dict[str, int] = {}
+    full_reasons: dict[str, int] = {}
     for d in done:
         modes[d["mode"]] = modes.get(d["mode"], 0) + 1
+        if d.get("full_reason"):
+            full_reasons[d["full_reason"]] = full_reasons.get(d["full_reason"], 0) + 1
     return {
         "bytes_transferred": moved,
         "full_trace_bytes": full,
         "ratio": round(moved / full, 4) if full else None,
         "modes": dict(sorted(modes.items())),
+        "full_reasons": dict(sorted(full_reasons.items())),
     }
+
+
+def retry_totals(outcomes: list[EndpointOutcome]) -> dict[str, Any]:
+    """``summary.json``'s top-level ``retries``: every endpoint's retries added up.
+
+    ``count``, ``reasons`` (reason -> retries), ``retry_after_honoured``, ``waited_s`` and
+    ``endpoints_retried`` (endpoints with at least one retry).
+    """
+    return sum_retries(o.retries for o in outcomes)
 
 
 def write_summary(
@@ -375,6 +437,7 @@ def write_summary(
         "error": fatal,
         "counts": {"total": len(outcomes), "ok": ok, "failed": len(outcomes) - ok},
         **({"transfer": transfer_totals(outcomes)} if options.diff else {}),
+        "retries": retry_totals(outcomes),
         "endpoints": {o.client_id: o.to_dict() for o in outcomes},
     }
     options.out.mkdir(parents=True, exist_ok=True)
@@ -391,6 +454,7 @@ __all__ = [
     "EndpointOutcome",
     "collect_endpoint",
     "collect_many",
+    "retry_totals",
     "transfer_totals",
     "write_summary",
 ]

@@ -44,9 +44,18 @@ STATE_DIR = ".inventory"
 
 
 class DiffRejected(TaniumError):
-    """A diff trace that does not apply to the inventory held; nothing was changed."""
+    """A diff trace that does not apply to the inventory held; nothing was changed.
+
+    ``other_baseline`` is True when the diff is sound but was made against another inventory than the
+    one held (another scan: scans were missed, or the endpoint was re-imaged), False when the diff
+    itself is unusable (not a diff, cut short, inconsistent).
+    """
 
     reason = "diff_rejected"
+
+    def __init__(self, message: str, *, other_baseline: bool = False) -> None:
+        super().__init__(message)
+        self.other_baseline = other_baseline
 
 
 def diff_trace_path(trace_path: str) -> str:
@@ -178,13 +187,15 @@ def apply_diff(baseline: Inventory, diff: Source, *, require_summary: bool = Tru
     if wanted != baseline.scan_id:
         raise DiffRejected(
             f"the diff was made against scan {wanted}, but the inventory held is scan {baseline.scan_id}: "
-            "pull the full trace instead"
+            "pull the full trace instead",
+            other_baseline=True,
         )
     count = spec.get("baseline_record_count")
     if count is not None and count != len(baseline.records):
         raise DiffRejected(
             f"the diff expects a baseline of {count} records, but the inventory held has "
-            f"{len(baseline.records)}: pull the full trace instead"
+            f"{len(baseline.records)}: pull the full trace instead",
+            other_baseline=True,
         )
     by_op: dict[str, list[Record]] = {"removed": [], "modified": [], "added": []}
     for op in ops:
@@ -209,19 +220,25 @@ def apply_diff(baseline: Inventory, diff: Source, *, require_summary: bool = Tru
     for op in by_op["removed"]:
         key = _op_key(op)
         if key not in records:
-            raise DiffRejected(f"the diff removes {_describe(key)}, which the inventory does not hold")
+            raise DiffRejected(
+                f"the diff removes {_describe(key)}, which the inventory does not hold", other_baseline=True
+            )
         del records[key]
     for op in by_op["modified"]:
         key = _op_key(op)
         old = records.get(key)
         if old is None:
-            raise DiffRejected(f"the diff modifies {_describe(key)}, which the inventory does not hold")
+            raise DiffRejected(
+                f"the diff modifies {_describe(key)}, which the inventory does not hold", other_baseline=True
+            )
         _check_previous(key, old, op.get("previous"))
         records[key] = _body(op)
     for op in by_op["added"]:
         key = _op_key(op)
         if key in records:
-            raise DiffRejected(f"the diff adds {_describe(key)}, which the inventory already holds")
+            raise DiffRejected(
+                f"the diff adds {_describe(key)}, which the inventory already holds", other_baseline=True
+            )
         records[key] = _body(op)
     new_spec = {k: v for k, v in spec.items() if not k.startswith("baseline_")}
     new_spec["scan_mode"] = "full"
@@ -239,7 +256,8 @@ def _check_previous(key: Key, old: Record, previous: object) -> None:
         if not same:
             raise DiffRejected(
                 f"the diff's previous {name} of {_describe(key)} does not match the inventory held: "
-                "it was made against another baseline"
+                "it was made against another baseline",
+                other_baseline=True,
             )
 
 
@@ -260,16 +278,23 @@ class InventoryState:
     @classmethod
     def load(cls, dest: Path, client_id: str) -> InventoryState | None:
         """The state, or None when absent, unreadable, or no longer matching the trace on disk."""
+        return cls.check(dest, client_id)[0]
+
+    @classmethod
+    def check(cls, dest: Path, client_id: str) -> tuple[InventoryState | None, str | None]:
+        """The state and None, or None and why there is no usable one (a :data:`FULL_REASONS` key)."""
         path = dest / STATE_DIR / f"{client_id}.json"
         trace = dest / f"{client_id}.cst.gz"
+        if not path.exists() or not trace.exists():
+            return None, "no_previous_inventory"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            state = cls(**data)
-            if _file_sha256(trace) != state.trace_sha256:
-                return None  # the trace was replaced by something else (a plain collect): no baseline
+            state = cls(**json.loads(path.read_text(encoding="utf-8")))
+            held = _file_sha256(trace)
         except (OSError, ValueError, TypeError):
-            return None
-        return state
+            return None, "previous_inventory_unreadable"
+        if held != state.trace_sha256:
+            return None, "previous_inventory_changed"  # replaced by something else: no baseline
+        return state, None
 
     def save(self, dest: Path, client_id: str) -> None:
         folder = dest / STATE_DIR
@@ -287,6 +312,21 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+FULL_REASONS: dict[str, str] = {
+    "no_previous_inventory": "the output folder holds no previous inventory of this endpoint "
+    "(<clientId>.cst.gz and .inventory/<clientId>.json): its first collect with --diff",
+    "previous_inventory_changed": "the trace in the output folder is not the inventory "
+    ".inventory/<clientId>.json describes: it was replaced or edited since",
+    "previous_inventory_unreadable": "the inventory record .inventory/<clientId>.json cannot be read",
+    "no_diff_on_server": "the endpoint has no diff trace (its first scan, or the scanner was reinstalled)",
+    "baseline_mismatch": "the diff was made against another scan than the inventory held (scans were "
+    "missed, or the endpoint was re-imaged)",
+    "diff_invalid": "the diff pulled is unusable (unreadable, cut short or inconsistent)",
+    "not_requested": "the caller asked for the full trace (use_diff=False)",
+}
+"""Why ``collect --diff`` pulled an endpoint's full trace, not a diff: ``full_reason`` -> its meaning."""
+
+
 @dataclass(frozen=True)
 class InventoryResult:
     """One endpoint collected with ``--diff``: how, what moved over the wire, and the inventory now held."""
@@ -302,6 +342,8 @@ class InventoryResult:
     last: CollectResult  # the last download
     trace_sha256: str = ""  # of the trace file now in the output folder
     warnings: tuple[str, ...] = ()
+    full_reason: str | None = None  # mode full: why not a diff (a FULL_REASONS key)
+    full_detail: str = ""  # mode full: that reason in a sentence, with the particulars
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -312,6 +354,8 @@ class InventoryResult:
             "bytes_transferred": self.bytes_transferred,
             "full_trace_bytes": self.full_trace_bytes,
             "full_trace_bytes_estimated": self.mode != "full",
+            "full_reason": self.full_reason,
+            "full_detail": self.full_detail or None,
         }
 
 
@@ -345,7 +389,8 @@ async def collect_inventory(
     import asyncio
 
     folder = Path(dest)
-    state = InventoryState.load(folder, client_id) if use_diff else None
+    state, full_reason = InventoryState.check(folder, client_id) if use_diff else (None, "not_requested")
+    full_detail = ""
     warnings: list[str] = []
     transferred = 0
     if state is not None:
@@ -357,6 +402,7 @@ async def collect_inventory(
             )  # fmt: skip
         except TaskFailed as exc:  # no diff on the endpoint (first scan, or the scanner was reinstalled)
             warnings.append(f"no diff trace on the endpoint ({exc.reason}); pulled the full trace")
+            full_reason = "no_diff_on_server"
         else:
             transferred += pulled.zip_bytes
             try:
@@ -365,6 +411,8 @@ async def collect_inventory(
                 )
             except (DiffRejected, TraceFormatError, IntegrityError) as exc:
                 warnings.append(f"diff not applied ({exc}); pulled the full trace")
+                other = isinstance(exc, DiffRejected) and exc.other_baseline
+                full_reason, full_detail = ("baseline_mismatch" if other else "diff_invalid"), str(exc)
             else:
                 trace_path = folder / f"{client_id}.cst.gz"
                 if current is None:
@@ -394,6 +442,7 @@ async def collect_inventory(
     return InventoryResult(
         client_id, "full", full.trace_path, inventory.scan_id or "", len(inventory.records), digest,
         transferred, full.zip_bytes, full, sha, tuple([*full.warnings, *warnings]),
+        full_reason, full_detail or FULL_REASONS.get(full_reason or "", ""),
     )  # fmt: skip
 
 
@@ -413,6 +462,7 @@ def _save_state(dest: Path, client_id: str, inventory: Inventory, remote_path: s
 
 
 __all__ = [
+    "FULL_REASONS",
     "DiffRejected",
     "Inventory",
     "InventoryResult",

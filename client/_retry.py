@@ -54,6 +54,8 @@ import tenacity
 
 from client._errors import APIError, ConnectError, TaniumError, TLSError, TransportError
 from client._policy import Attempt, RequestContext
+from client._responses import route_name
+from client._retry_log import note_retry, retry_reason
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -311,6 +313,13 @@ class RetryPolicy:
             if reason is None:
                 self.stats.retries += 1
                 self.stats.waited_s += state.upcoming_sleep
+                retry_after = _retry_after(exc) if self.honour_retry_after else None
+                note_retry(  # for collect's report (client._retry_log)
+                    route_name(context.method, context.path),
+                    retry_reason(exc),
+                    wait_s=state.upcoming_sleep,
+                    retry_after_s=retry_after,
+                )
                 return False
             self.stats.gave_up[reason] += 1
             if isinstance(exc, TaniumError) and state.attempt_number > 1:

@@ -56,7 +56,9 @@ from client._errors import (
     TransportError,
 )
 from client._models import Connection, Evidence, Task
+from client._responses import TR_PREFIX, route_name
 from client._retry import AttemptLog, classify, track_attempts
+from client._retry_log import note_retry, retry_reason
 
 log = logging.getLogger(__name__)
 
@@ -464,6 +466,8 @@ class EvidenceWorkflow:
                         exc.add_note(f"the download was fetched {fetch} times and failed each time")
                     raise
                 log.info("download of %s failed its checks (%s); fetching it again", uuid, exc.reason)
+                operation = route_name("GET", f"{TR_PREFIX}/filedownload/data/{uuid}")
+                note_retry(operation, retry_reason(exc, download=True))  # for collect's report
         member_path.replace(final_path)
         return CollectResult(
             client_id=self.client_id,

@@ -23,6 +23,10 @@ Schema in brief (every section optional; units are in field names)::
     faults:    [ {name, match, probability, after, times, every_n, window_s, fault}, ... ]
     expect:    {default: success}   # or a failure reason, or a list of acceptable outcomes
 
+The format is data (:data:`SCENARIO_FORMAT`, the field tables of :mod:`simulator.faults.fields`): the
+loader checks input against it, reporting every problem at once, and :func:`scenario_schema` turns it
+into the JSON Schema ``tanium-sim scenario schema`` prints (``scenarios/scenario.schema.json``).
+
 >>> scenario = Scenario.from_text("seed: 3\\nlatency: {default: 50}\\n", source="inline.yaml")
 >>> scenario.seed, scenario.latency_default.median
 (3, 0.05)
@@ -39,21 +43,27 @@ from typing import Any
 
 import yaml
 
-from simulator.faults.latency import ZERO, Distribution
-from simulator.faults.rules import FaultRule, parse_distribution
-from simulator.faults.spec import (
-    SpecError,
-    dotted,
-    mapping,
-    read_number,
-    read_optional_number,
-    read_str,
-    read_strings,
-    read_weights,
-    type_name,
+from simulator.faults.fields import (
+    Boolean,
+    Const,
+    Delay,
+    Either,
+    MapOf,
+    Number,
+    Record,
+    Schema,
+    Text,
+    Texts,
+    Weights,
+    json_schema,
+    value_of,
 )
+from simulator.faults.latency import ZERO, Distribution
+from simulator.faults.rules import FaultRule, rules_format
+from simulator.faults.spec import SpecError, dotted, joined, raise_errors
 from simulator.operations import VENDOR_OPERATIONS
 from simulator.settings import Settings
+from simulator.traces.profiles import PROFILES
 from simulator.traces.spec import ChurnRates
 
 
@@ -67,20 +77,11 @@ def _scenario_dir() -> Path:
 SCENARIO_DIR = _scenario_dir()
 DEFAULT_SCENARIO = "baseline"
 SUFFIXES = (".yaml", ".yml", ".json")
-SECTIONS = ("name", "seed", "latency", "bandwidth", "lifecycle", "fleet", "scans", "faults", "expect")
-LIFECYCLE_FIELDS = (
-    "connect_delay",
-    "offline_fraction",
-    "offline_timeout_s",
-    "idle_timeout_s",
-    "task_duration",
-    "task_polls",
-    "intermediate_statuses",
-    "task_outcomes",
-    "missing_trace_fraction",
-    "missing_path_status",
-    "session_lifetime_s",
-)
+# The JSON Schema of the format, beside the named scenarios (``tanium-sim scenario schema`` writes it);
+# never a scenario itself, though it ends in .json.
+SCHEMA_FILE = "scenario.schema.json"
+# A scenario file may open with this comment to point an editor at the schema; it is no description.
+SCHEMA_MODELINE = "# yaml-language-server: $schema=./scenario.schema.json"
 OUTCOMES = ("COMPLETED", "INCOMPLETE", "ERROR")
 CHURN_FIELDS = tuple(f.name for f in fields(ChurnRates))
 # A scenario nests five levels at most (faults[0].fault.headers); PyYAML's composer and json recurse once
@@ -124,12 +125,55 @@ class _DepthLimitedLoader(yaml.SafeLoader):
 
 
 class ScenarioError(ValueError):
-    """A scenario that cannot be used: where (file, line, field) and what was expected."""
+    """A scenario that cannot be used: where (file, line, field) and what was expected.
 
-    def __init__(self, source: str, line: int | None, field: str, message: str) -> None:
+    One error stands for every problem found in the input: ``errors`` lists them (itself when there is
+    one); ``source``, ``line``, ``field`` and ``message`` are the first's, and the text joins them all.
+    ``problem`` and ``allowed`` split ``message`` into what is wrong and the values that would do;
+    ``column`` is set for syntax errors.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        line: int | None,
+        field: str,
+        message: str,
+        *,
+        column: int | None = None,
+        problem: str | None = None,
+        allowed: tuple[str, ...] = (),
+    ) -> None:
         self.source, self.line, self.field, self.message = source, line, field, message
-        where = f"{source}:{line}" if line else source
-        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+        self.column = column
+        self.problem = message if problem is None else problem
+        self.allowed = allowed
+        self.errors: tuple[ScenarioError, ...] = (self,)
+        super().__init__(f"{self.where}: {field}: {message}" if field else f"{self.where}: {message}")
+
+    @property
+    def where(self) -> str:
+        """``FILE:LINE`` (``FILE:LINE:COLUMN`` for a syntax error; ``FILE`` when the line is unknown)."""
+        return self.source + "".join(f":{n}" for n in ((self.line, self.column) if self.line else ()) if n)
+
+    @classmethod
+    def of(cls, errors: list[ScenarioError]) -> ScenarioError:
+        """One error standing for ``errors`` (in order); its text joins theirs."""
+        first = errors[0]
+        if len(errors) == 1:
+            return first
+        out = cls(first.source, first.line, first.field, first.message, column=first.column)
+        out.problem, out.allowed, out.errors = first.problem, first.allowed, tuple(errors)
+        out.args = (joined([str(e) for e in errors]),)
+        return out
+
+    def lines(self) -> list[str]:
+        """Each problem as ``FILE:LINE[:COLUMN]: path.to.field: what is wrong (allowed: ...)``."""
+        out = []
+        for e in self.errors:
+            what = f"{e.problem} (allowed: {', '.join(e.allowed)})" if e.allowed else e.problem
+            out.append(f"{e.where}: {e.field}: {what}" if e.field else f"{e.where}: {what}")
+        return out
 
 
 @dataclass(frozen=True)
@@ -146,6 +190,188 @@ class Bandwidth:
             "per_connection": self.per_connection,
             "chunk_bytes": self.chunk_bytes,
         }
+
+
+# -- the format: the tables the loader checks input against and `scenario schema` prints -------------
+MIN_SCAN_INTERVAL_S = 60.0
+
+
+def _scan_interval(interval: float) -> str | None:
+    # Scan n is built from scan n - 1 (a chain): a sub-minute period would make hours of serving
+    # cost thousands of churn steps per trace. Real scanners run hourly to daily.
+    if 0 < interval < MIN_SCAN_INTERVAL_S:
+        return (
+            f"expected 0 (scans on demand only) or at least {MIN_SCAN_INTERVAL_S:g} seconds, got {interval:g}"
+        )
+    return None
+
+
+CHURN_DOCS = {
+    "renew_in_place": "the chance each leaf certificate issued by a seed intermediate is renewed in place",
+    "new_artifacts": "new artifact files per existing non-root file (up to 10)",
+    "remove_key": "the chance each key record (private, public, SSH) is removed",
+    "move_file": "the chance each non-root file moves",
+    "pgp_new_uid": "the chance each PGP key gains a User ID",
+    "pgp_revoked": "the chance each PGP key not yet revoked is revoked",
+}
+LATENCY = Record(
+    doc="delay added before each answer, per operation",
+    nullable=True,
+    example={"default": {"model": "lognormal", "median_ms": 40, "sigma": 0.5}},
+    fields={
+        "default": Delay(doc="every operation's delay unless `operations` names it (a number: milliseconds)"),
+        "operations": MapOf(
+            doc="operation name -> its own delay (names as in GET /_sim/requests)",
+            value=Delay(),
+            keys=VENDOR_OPERATIONS,
+            noun="operation",
+            what="a mapping of operation name to distribution",
+            nullable=True,
+        ),
+    },
+)
+BANDWIDTH = Record(
+    doc="the evidence download throttle",
+    nullable=True,
+    example={"bytes_per_s": 250000, "per_connection": True},
+    fields={
+        "bytes_per_s": Number(
+            doc="bytes per second for evidence downloads (none: no throttle)", minimum=1, nullable=True
+        ),
+        "per_connection": Boolean(
+            doc="true: each download gets bytes_per_s; false: all downloads share it", default=False
+        ),
+        "chunk_bytes": Number(
+            doc="bytes per write while throttled", minimum=1, integer=True, default=Bandwidth.chunk_bytes
+        ),
+    },
+)
+LIFECYCLE = Record(
+    doc="how long things take in the simulated world, and how often they go wrong (the server's defaults "
+    "for what is not given)",
+    nullable=True,
+    example={"connect_delay": {"model": "uniform", "min_s": 1, "max_s": 4}, "offline_fraction": 0.2},
+    fields={
+        "connect_delay": Delay(doc="time from a connect to connected (a number: seconds)", unit="s"),
+        "offline_fraction": Number(doc="the share of endpoints that never answer a connect", maximum=1.0),
+        "offline_timeout_s": Number(doc="seconds before a connect to an offline endpoint turns to timeout"),
+        "idle_timeout_s": Number(doc="seconds a connected, unused connection lives"),
+        "task_duration": Delay(
+            doc="time a file task takes from STARTED to its outcome (a number: seconds)", unit="s"
+        ),
+        "task_polls": Number(
+            doc="more than 0: a task ends on its n-th status poll, whatever the time", integer=True
+        ),
+        "intermediate_statuses": Texts(
+            doc="statuses a task shows in turn between STARTED and its outcome",
+            exclude=(*OUTCOMES, "STARTED"),
+            exclude_problem="expected a non-terminal status other than STARTED",
+            nullable=True,
+        ),
+        "task_outcomes": Weights(doc="weights of a file task's outcome", keys=OUTCOMES),
+        "missing_trace_fraction": Number(
+            doc="the share of endpoints whose scanner wrote no trace", maximum=1.0
+        ),
+        "missing_path_status": Text(
+            doc="the task status for a path that does not exist", enum=("ERROR", "INCOMPLETE"), noun="status"
+        ),
+        "session_lifetime_s": Number(doc="seconds a login session lives", minimum=0.001, nullable=True),
+    },
+)
+FLEET = Record(
+    doc="the simulated endpoints",
+    nullable=True,
+    example={"endpoints": 25, "linux_fraction": 0.7, "profile_mix": {"small": 5, "medium": 4, "large": 1}},
+    fields={
+        "endpoints": Number(doc="how many endpoints", integer=True, maximum=10_000_000),
+        "linux_fraction": Number(
+            doc="the share of endpoints running Linux (the rest run Windows)", maximum=1.0
+        ),
+        "profile_mix": Weights(doc="weights of the trace size profiles", keys=tuple(PROFILES)),
+    },
+)
+SCANS = Record(
+    doc="scans over time: each endpoint's scanner runs on a schedule and its trace changes between scans",
+    nullable=True,
+    example={"interval_s": 86400, "churn": {"move_file": 0.01}},
+    fields={
+        "interval_s": Number(
+            doc="seconds between an endpoint's scheduled scans: 0 (scans on demand only) or at least 60",
+            rule=_scan_interval,
+            extra={"anyOf": [{"const": 0}, {"minimum": MIN_SCAN_INTERVAL_S}]},
+        ),
+        "churn": Either(
+            doc="what changes from one scan to the next: rates per scan by name (the others keep the "
+            "server's), or none (every rate 0)",
+            what="a mapping of churn rate to a number per scan, or none",
+            options=(
+                (str, Const(value="none", what="none")),
+                (
+                    dict,
+                    Record(
+                        fields={
+                            # new_artifacts counts new files per existing file; the others are probabilities.
+                            name: Number(
+                                doc=CHURN_DOCS.get(name, ""),
+                                maximum=10.0 if name == "new_artifacts" else 1.0,
+                                default=getattr(ChurnRates(), name),
+                            )
+                            for name in CHURN_FIELDS
+                        }
+                    ),
+                ),
+            ),
+        ),
+    },
+)
+EXPECT = MapOf(
+    doc="what each endpoint's collection may end as, per endpoint class (default, offline, missing_trace): "
+    "success or a typed client error's reason, or a list of them (checked by tanium-sim qa)",
+    value=Texts(what="an outcome name or a list of them", non_empty=True),
+    min_items=1,
+    what="a mapping such as {default: success}",
+    nullable=True,
+    example={"default": "success", "offline": "connection_timeout"},
+)
+# The whole format, section by section (every section optional).
+SCENARIO_FORMAT = Record(
+    doc="a tanium-sim scenario: latency, bandwidth, lifecycles, fleet, scans, fault rules and "
+    "expected outcomes",
+    nullable=True,
+    fields={
+        "name": Text(doc="the scenario's name (default: the file name without its suffix)", nullable=True),
+        "seed": Number(
+            doc="the seed of every random choice; the same seed replays the same run (default: the server's)",
+            minimum=None,
+            integer=True,
+            nullable=True,
+        ),
+        "latency": LATENCY,
+        "bandwidth": BANDWIDTH,
+        "lifecycle": LIFECYCLE,
+        "fleet": FLEET,
+        "scans": SCANS,
+        "faults": rules_format(VENDOR_OPERATIONS),
+        "expect": EXPECT,
+    },
+)
+SECTIONS = tuple(SCENARIO_FORMAT.fields)
+LIFECYCLE_FIELDS = tuple(LIFECYCLE.fields)
+
+
+def scenario_schema() -> Schema:
+    """The JSON Schema (draft 2020-12) of a scenario file, generated from :data:`SCENARIO_FORMAT`.
+
+    >>> schema = scenario_schema()
+    >>> schema["$schema"], sorted(schema["properties"]) == sorted(SECTIONS)
+    ('https://json-schema.org/draft/2020-12/schema', True)
+    """
+    return json_schema(
+        SCENARIO_FORMAT,
+        title="tanium-sim scenario",
+        description="A tanium-sim scenario file (YAML or JSON). Generated by `tanium-sim scenario schema`; "
+        "see docs/scenarios.md.",
+    )
 
 
 @dataclass(frozen=True)
@@ -196,64 +422,47 @@ class Scenario:
 
     @classmethod
     def from_text(cls, text: str, *, source: str = "<text>", name: str | None = None) -> Scenario:
-        """Parse YAML or JSON text; every error names ``source``, the line and the field."""
-        if len(text) > MAX_BYTES:
-            raise ScenarioError(source, None, "", f"larger than {MAX_BYTES} characters; is it a scenario?")
-        try:
-            root = yaml.compose(text, Loader=_DepthLimitedLoader)
-        except _TooDeep as exc:
-            raise ScenarioError(
-                source, exc.line, "", f"nested deeper than {MAX_DEPTH} levels; a scenario needs a handful"
-            ) from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ScenarioError(
-                source, mark.line + 1 if mark else None, "", f"not valid YAML ({problem})"
-            ) from None
-        try:
-            if text.lstrip().startswith("{") or source.endswith(".json"):
-                data = json.loads(text)
-            else:
-                data = yaml.load(text, Loader=_DepthLimitedLoader)  # a SafeLoader subclass
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            line = exc.lineno if isinstance(exc, json.JSONDecodeError) else None
-            raise ScenarioError(source, line, "", f"not valid JSON or YAML ({exc})") from None
+        """Parse YAML or JSON text; the error names ``source``, the line and the field of every problem.
+
+        A ``.json`` source, or text opening with ``{`` from a source without a YAML suffix (a ``PUT``
+        body), is read as JSON: a syntax error has JSON's line and column.
+        """
+        root, data = _parse(text, source)
         if data is None:
             data = {}
         try:
             return cls.from_data(data, source=source, name=name, description=leading_comment(text))
         except SpecError as exc:
-            raise ScenarioError(source, line_of(root, exc.path), dotted(exc.path), exc.message) from None
+            errors = [
+                ScenarioError(
+                    source,
+                    line_of(root, e.path),
+                    dotted(e.path),
+                    e.message,
+                    problem=e.problem,
+                    allowed=e.allowed,
+                )
+                for e in exc.errors
+            ]
+            errors.sort(key=lambda e: e.line or 0)  # stable: document order, fields before their rules
+            raise ScenarioError.of(errors) from None
 
     @classmethod
     def from_data(
         cls, data: Any, *, source: str = "<data>", name: str | None = None, description: str = ""
     ) -> Scenario:
-        """Validate already-parsed data (raises :class:`SpecError` with the field path)."""
-        operations = list(VENDOR_OPERATIONS)
-        body = mapping(data, (), SECTIONS)
-        seed = body.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise SpecError(("seed",), f"expected a whole number, got {type_name(seed)}")
-        latency_default, latency_ops = _latency(body.get("latency"), operations)
+        """Validate already-parsed data against :data:`SCENARIO_FORMAT` (raises :class:`SpecError` with
+        the field path; :class:`~simulator.faults.spec.SpecErrors` when there are several)."""
+        raise_errors(SCENARIO_FORMAT.problems(data))
+        body: dict[str, Any] = data or {}
+        latency_default, latency_ops = _latency(body.get("latency"))
         lifecycle, session_lifetime = _lifecycle(body.get("lifecycle"))
-        raw_faults = body.get("faults") or []
-        if not isinstance(raw_faults, list):
-            raise SpecError(("faults",), "expected a list of rules")
-        rules = [FaultRule.parse(r, ("faults", i), operations) for i, r in enumerate(raw_faults)]
-        seen: set[str] = set()
-        for i, rule in enumerate(rules):
-            if rule.name in seen:
-                raise SpecError(
-                    ("faults", i, "name"), f"duplicate rule name {rule.name!r}; names must be unique"
-                )
-            seen.add(rule.name)
+        seed = body.get("seed")
         return cls(
-            name=read_str(body, "name", ()) if body.get("name") is not None else (name or "scenario"),
+            name=body.get("name") or name or "scenario",
             description=description,
             source=source,
-            seed=seed,
+            seed=None if seed is None else int(seed),
             latency_default=latency_default,
             latency_operations=latency_ops,
             bandwidth=_bandwidth(body.get("bandwidth")),
@@ -261,7 +470,7 @@ class Scenario:
             session_lifetime_s=session_lifetime,
             fleet=_fleet(body.get("fleet")),
             scans=_scans(body.get("scans")),
-            faults=tuple(rules),
+            faults=tuple(FaultRule.build(rule) for rule in body.get("faults") or []),
             expect=_expect(body.get("expect")),
             raw=dict(body),
         )
@@ -327,12 +536,14 @@ def resolve(name_or_path: str | Path, *, directory: Path = SCENARIO_DIR) -> Path
     """A scenario name or path -> the file (``ScenarioError`` listing the known names when unknown)."""
     candidate = Path(name_or_path)
     if candidate.suffix in SUFFIXES or candidate.parent != Path(".") or candidate.is_file():
+        if candidate.name == SCHEMA_FILE:
+            raise ScenarioError(str(candidate), None, "", "the scenario format's JSON Schema, not a scenario")
         if not candidate.is_file():
             raise ScenarioError(str(candidate), None, "", "no such file")
         return candidate
     for suffix in SUFFIXES:
         path = directory / f"{name_or_path}{suffix}"
-        if path.is_file():
+        if path.is_file() and path.name != SCHEMA_FILE:
             return path
     names = ", ".join(available(directory)) or "none"
     raise ScenarioError(str(name_or_path), None, "", f"no scenario by that name; known: {names}")
@@ -365,26 +576,34 @@ def resolve_name(name: str, *, directory: Path = SCENARIO_DIR) -> Path:
     names = [name] if Path(name).suffix in SUFFIXES else [f"{name}{suffix}" for suffix in SUFFIXES]
     for candidate in names:
         path = (directory / candidate).resolve()
-        if path.is_relative_to(root) and path.is_file():
+        if path.is_relative_to(root) and path.is_file() and candidate != SCHEMA_FILE:
             return path
     known = ", ".join(available(directory)) or "none"
     raise ScenarioError(name, None, "", f"no scenario by that name; known: {known}")
 
 
 def available(directory: Path = SCENARIO_DIR) -> list[str]:
-    """Names of the scenario files in ``directory``, sorted."""
+    """Names of the scenario files in ``directory``, sorted (its :data:`SCHEMA_FILE` is none)."""
     if not directory.is_dir():
         return []
-    return sorted({p.stem for p in directory.iterdir() if p.suffix in SUFFIXES})
+    return sorted({p.stem for p in directory.iterdir() if p.suffix in SUFFIXES and p.name != SCHEMA_FILE})
 
 
 def leading_comment(text: str) -> str:
-    """The comment lines a scenario file opens with, joined into one paragraph."""
+    """The comment lines a scenario file opens with, joined into one paragraph.
+
+    An editor's modeline (``# yaml-language-server: $schema=...``) is not part of it.
+
+    >>> leading_comment("# yaml-language-server: $schema=./scenario.schema.json\\n# Hangs.\\nseed: 1")
+    'Hangs.'
+    """
     lines: list[str] = []
     for line in text.splitlines():
         stripped = line.strip()
         if not stripped.startswith("#"):
             break
+        if stripped.lstrip("#").strip().startswith("yaml-language-server:"):
+            continue
         lines.append(stripped.lstrip("#").strip())
     return " ".join(x for x in lines if x)
 
@@ -409,146 +628,126 @@ def line_of(root: yaml.Node | None, path: Iterable[str | int]) -> int | None:
     return line
 
 
-# -- sections ---------------------------------------------------------------------------------------
-def _latency(raw: Any, operations: list[str]) -> tuple[Distribution, dict[str, Distribution]]:
-    if raw is None:
-        return ZERO, {}
-    body = mapping(raw, ("latency",), ("default", "operations"))
-    default = parse_distribution(body["default"], ("latency", "default")) if "default" in body else ZERO
-    per_op: dict[str, Distribution] = {}
+# -- parsing and sections -----------------------------------------------------------------------------
+def _parse(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """``text`` -> (its YAML node tree for line numbers, or None; its data), or a ScenarioError."""
+    if len(text) > MAX_BYTES:
+        raise ScenarioError(source, None, "", f"larger than {MAX_BYTES} characters; is it a scenario?")
+    # A .json file is JSON; so is text without a YAML suffix (a PUT body) that opens with "{".
+    as_json = source.endswith(".json") or (
+        not source.endswith((".yaml", ".yml")) and text.lstrip().startswith("{")
+    )
+    root: yaml.Node | None = None
+    try:
+        # Composed first in any case: the depth limit guards json's recursion too.
+        root = yaml.compose(text, Loader=_DepthLimitedLoader)
+    except _TooDeep as exc:
+        raise ScenarioError(
+            source, exc.line, "", f"nested deeper than {MAX_DEPTH} levels; a scenario needs a handful"
+        ) from None
+    except yaml.YAMLError as exc:
+        if not as_json:  # (JSON that PyYAML cannot compose is read without line numbers)
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ScenarioError(
+                source,
+                mark.line + 1 if mark else None,
+                "",
+                f"not valid YAML ({problem})",
+                column=mark.column + 1 if mark else None,
+            ) from None
+    if as_json:
+        try:
+            return root, json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ScenarioError(
+                source,
+                exc.lineno,
+                "",
+                f"not valid JSON ({exc.msg})",
+                column=exc.colno,
+            ) from None
+        except RecursionError:  # only JSON PyYAML could not compose gets here unguarded
+            raise ScenarioError(
+                source, None, "", f"nested deeper than {MAX_DEPTH} levels; a scenario needs a handful"
+            ) from None
+    try:
+        return root, yaml.load(text, Loader=_DepthLimitedLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:  # pragma: no cover - composed above, so it constructs
+        raise ScenarioError(source, None, "", f"not valid YAML ({exc})") from None
+
+
+def _latency(raw: dict[str, Any] | None) -> tuple[Distribution, dict[str, Distribution]]:
+    body = raw or {}
+    default = Distribution.parse(body["default"]) if "default" in body else ZERO
     ops = body.get("operations") or {}
-    if not isinstance(ops, dict):
-        raise SpecError(("latency", "operations"), "expected a mapping of operation name to distribution")
-    for name, spec in ops.items():
-        if name not in operations:
-            raise SpecError(
-                ("latency", "operations", str(name)),
-                f"unknown operation; expected one of {', '.join(operations)}",
-            )
-        per_op[str(name)] = parse_distribution(spec, ("latency", "operations", str(name)))
-    return default, per_op
+    return default, {str(name): Distribution.parse(spec) for name, spec in ops.items()}
 
 
-def _bandwidth(raw: Any) -> Bandwidth:
+def _bandwidth(raw: dict[str, Any] | None) -> Bandwidth:
     if raw is None:
         return Bandwidth()
-    path = ("bandwidth",)
-    body = mapping(raw, path, ("bytes_per_s", "per_connection", "chunk_bytes"))
-    per_connection = body.get("per_connection", False)
-    if not isinstance(per_connection, bool):
-        raise SpecError((*path, "per_connection"), "expected true or false")
-    rate = read_optional_number(body, "bytes_per_s", path, minimum=1)
-    chunk = int(read_number(body, "chunk_bytes", path, default=16_384, minimum=1, integer=True))
-    return Bandwidth(rate, per_connection, chunk)
+    rate = raw.get("bytes_per_s")
+    return Bandwidth(
+        None if rate is None else float(rate),
+        bool(value_of(BANDWIDTH, raw, "per_connection")),
+        int(value_of(BANDWIDTH, raw, "chunk_bytes")),
+    )
 
 
-def _lifecycle(raw: Any) -> tuple[dict[str, Any], float | None]:
-    if raw is None:
-        return {}, None
-    path = ("lifecycle",)
-    body = mapping(raw, path, LIFECYCLE_FIELDS)
+def _lifecycle(raw: dict[str, Any] | None) -> tuple[dict[str, Any], float | None]:
+    """The ``Lifecycle`` fields a scenario sets, and its session lifetime."""
+    body = {k: v for k, v in (raw or {}).items() if v is not None}
     out: dict[str, Any] = {}
     for key in ("connect_delay", "task_duration"):
         if key in body:
-            out[key] = parse_distribution(body[key], (*path, key), default_unit="s")
-    for key in ("offline_fraction", "missing_trace_fraction"):
+            out[key] = Distribution.parse(body[key], default_unit="s")
+    for key in ("offline_fraction", "missing_trace_fraction", "offline_timeout_s", "idle_timeout_s"):
         if key in body:
-            out[key] = read_number(body, key, path, maximum=1.0)
-    for key in ("offline_timeout_s", "idle_timeout_s"):
-        if key in body:
-            out[key] = read_number(body, key, path)
+            out[key] = float(body[key])
     if "task_polls" in body:
-        out["task_polls"] = int(read_number(body, "task_polls", path, integer=True))
+        out["task_polls"] = int(body["task_polls"])
     if "intermediate_statuses" in body:
-        statuses = read_strings(body, "intermediate_statuses", path)
-        for i, status in enumerate(statuses):
-            if status in OUTCOMES or status == "STARTED":
-                raise SpecError(
-                    (*path, "intermediate_statuses", i), "expected a non-terminal status other than STARTED"
-                )
-        out["intermediate_statuses"] = statuses
+        statuses = body["intermediate_statuses"]
+        out["intermediate_statuses"] = tuple(statuses) if isinstance(statuses, list) else (statuses,)
     if "task_outcomes" in body:
-        weights = read_weights(body["task_outcomes"], (*path, "task_outcomes"), OUTCOMES)
-        out["outcome_weights"] = tuple(weights.items())
+        out["outcome_weights"] = tuple((str(k), float(v)) for k, v in body["task_outcomes"].items())
     if "missing_path_status" in body:
-        status = read_str(body, "missing_path_status", path)
-        if status not in ("ERROR", "INCOMPLETE"):
-            raise SpecError((*path, "missing_path_status"), "expected ERROR or INCOMPLETE")
-        out["missing_path_status"] = status
-    lifetime = read_optional_number(body, "session_lifetime_s", path, minimum=0.001)
-    return out, lifetime
+        out["missing_path_status"] = body["missing_path_status"]
+    lifetime = body.get("session_lifetime_s")
+    return out, None if lifetime is None else float(lifetime)
 
 
-def _fleet(raw: Any) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    path = ("fleet",)
-    body = mapping(raw, path, ("endpoints", "linux_fraction", "profile_mix"))
+def _fleet(raw: dict[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    body = raw or {}
     if "endpoints" in body:
-        out["endpoints"] = int(read_number(body, "endpoints", path, integer=True, maximum=10_000_000))
+        out["endpoints"] = int(body["endpoints"])
     if "linux_fraction" in body:
-        out["linux_fraction"] = read_number(body, "linux_fraction", path, maximum=1.0)
+        out["linux_fraction"] = float(body["linux_fraction"])
     if "profile_mix" in body:
-        from simulator.traces.profiles import PROFILES
-
-        out["profile_mix"] = read_weights(body["profile_mix"], (*path, "profile_mix"), PROFILES)
+        out["profile_mix"] = {str(k): float(v) for k, v in body["profile_mix"].items()}
     return out
 
 
-MIN_SCAN_INTERVAL_S = 60.0
-
-
-def _scans(raw: Any) -> dict[str, Any]:
+def _scans(raw: dict[str, Any] | None) -> dict[str, Any]:
     """``scans: {interval_s, churn}`` -> ``{"scan_interval_s": float, "churn": {rate: float}}``."""
-    if raw is None:
-        return {}
-    path = ("scans",)
-    body = mapping(raw, path, ("interval_s", "churn"))
     out: dict[str, Any] = {}
+    body = raw or {}
     if "interval_s" in body:
-        interval = read_number(body, "interval_s", path)
-        # Scan n is built from scan n - 1 (a chain): a sub-minute period would make hours of serving
-        # cost thousands of churn steps per trace. Real scanners run hourly to daily.
-        if 0 < interval < MIN_SCAN_INTERVAL_S:
-            raise SpecError(
-                (*path, "interval_s"),
-                f"expected 0 (scans on demand only) or at least {MIN_SCAN_INTERVAL_S:g} seconds, "
-                f"got {interval:g}",
-            )
-        out["scan_interval_s"] = interval
+        out["scan_interval_s"] = float(body["interval_s"])
     if "churn" in body:
         churn = body["churn"]
-        if churn == "none":  # every rate 0: scans repeat scan 1's inventory, only the dates move
-            out["churn"] = ChurnRates.none().to_dict()
-        elif not isinstance(churn, dict):
-            raise SpecError(
-                (*path, "churn"),
-                f"expected a mapping of churn rate to a number per scan, or none; got {type_name(churn)}",
-            )
-        else:
-            rates = mapping(churn, (*path, "churn"), CHURN_FIELDS)
-            # new_artifacts counts new files per existing file; the others are probabilities.
-            out["churn"] = {
-                str(k): read_number(
-                    rates, str(k), (*path, "churn"), maximum=10.0 if k == "new_artifacts" else 1.0
-                )
-                for k in rates
-            }
+        # none: every rate 0, so scans repeat scan 1's inventory and only the dates move
+        rates = ChurnRates.none().to_dict() if churn == "none" else churn
+        out["churn"] = {str(k): float(v) for k, v in rates.items()}
     return out
 
 
-def _expect(raw: Any) -> dict[str, Any]:
-    if raw is None:
-        return {"default": "success"}
-    if not isinstance(raw, dict) or not raw:
-        raise SpecError(("expect",), "expected a mapping such as {default: success}")
+def _expect(raw: dict[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, value in raw.items():
-        values = read_strings({"v": value}, "v", ("expect", str(key))) if value is not None else ()
-        if not values:
-            raise SpecError(("expect", str(key)), "expected an outcome name or a list of them")
-        out[str(key)] = values[0] if len(values) == 1 else list(values)
+    for key, value in (raw or {}).items():
+        out[str(key)] = value if isinstance(value, str) else (value[0] if len(value) == 1 else list(value))
     out.setdefault("default", "success")
     return out
 
@@ -562,6 +761,9 @@ def expected_outcomes(scenario: Scenario, key: str = "default") -> set[str]:
 __all__ = [
     "DEFAULT_SCENARIO",
     "SCENARIO_DIR",
+    "SCENARIO_FORMAT",
+    "SCHEMA_FILE",
+    "SCHEMA_MODELINE",
     "Bandwidth",
     "Scenario",
     "ScenarioError",
@@ -571,4 +773,5 @@ __all__ = [
     "line_of",
     "resolve",
     "resolve_name",
+    "scenario_schema",
 ]

@@ -97,6 +97,9 @@ class Settings:
     # "system": the real time. "manual": virtual time in the world's store that moves only when advanced
     # (POST /_sim/clock, injected delays), the same for every process: what `qa --url` drives.
     clock: str = "system"
+    # The QA heatmap (`tanium-sim qa --html FILE`) the console links to and GET /_sim/qa-report serves:
+    # this one file, named at start (`serve --qa-report FILE`); "" = none.
+    qa_report: str = ""
 
     def __post_init__(self) -> None:
         if self.endpoints < 0:

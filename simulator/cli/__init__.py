@@ -45,9 +45,13 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "TANIUM_URL=https://tanium.lab TANIUM_TOKEN=... tanium-sim collect --client-id 101 102 "
         "--ca-bundle tanium-sim-ca.pem",
     ),
-    "scenario": ("tanium-sim scenario list",),
+    "scenario": ("tanium-sim scenario list", "tanium-sim scenario validate my-scenario.yaml"),
     "scenario list": ("tanium-sim scenario list", "tanium-sim scenario list --dir my-scenarios/"),
-    "scenario validate": ("tanium-sim scenario validate flaky-5xx my-scenario.yaml",),
+    "scenario validate": ("tanium-sim scenario validate flaky-5xx my-scenario.yaml my-scenario.json",),
+    "scenario schema": (
+        "tanium-sim scenario schema --out scenarios/scenario.schema.json",
+        "tanium-sim scenario schema > scenario.schema.json",
+    ),
     "qa": ("tanium-sim qa", "tanium-sim qa --scenario rate-limited hangs --seeds 3 --junit qa.xml"),
     "tls": ("tanium-sim tls export-ca tanium-sim-ca.pem",),
     "tls export-ca": ("tanium-sim tls export-ca tanium-sim-ca.pem", "tanium-sim tls export-ca - > ca.pem"),
@@ -90,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(sub)
     trace.register(sub)  # trace generate | diff | apply | inspect | validate
     collect.register(sub)
-    scenario.register(sub)  # scenario list | validate
+    scenario.register(sub)  # scenario list | validate | schema
     qa.register(sub)  # qa (the fault matrix)
     tls.register(sub)  # tls export-ca | truststore
     runbook.register(sub)  # runbook status | stop | uninstall

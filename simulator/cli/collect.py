@@ -4,9 +4,11 @@
     TANIUM_URL=... TANIUM_USERNAME=u TANIUM_PASSWORD=p tanium-sim collect --client-id 101 102
 
 Writes ``OUT/<clientId>.cst.gz`` per endpoint and ``OUT/summary.json``; prints one line per failure
-with its typed reason and a summary. Exit 0 when every endpoint succeeded, 1 when some failed (or the
-fleet could not be listed), 2 for usage errors. The work itself is the reference client's
-(:func:`client.collect_many`); this module is the command line around it and its progress bar.
+with its typed reason, one line per endpoint collected with something to tell (requests sent again and
+why; with ``--diff``, why the full trace was pulled instead of a diff), and a summary. Exit 0 when
+every endpoint succeeded, 1 when some failed (or the fleet could not be listed), 2 for usage errors.
+The work itself is the reference client's (:func:`client.collect_many`); this module is the command
+line around it and its progress bar.
 """
 
 from __future__ import annotations
@@ -185,7 +187,8 @@ def ca_bundle_from_args(args: argparse.Namespace, env: dict[str, str]) -> Path |
 
 
 class ProgressBar:
-    """A :class:`client.CollectProgress` on stderr: a bar, and one line per failed endpoint.
+    """A :class:`client.CollectProgress` on stderr: a bar, one line per failed endpoint, and one per
+    endpoint collected with notes (:meth:`client.EndpointOutcome.notes`: retries, why a full trace).
 
     ``tanium-sim collect`` and ``tanium-sim run`` pass one to :func:`client.collect_many`.
     """
@@ -216,12 +219,18 @@ class ProgressBar:
         from rich.text import Text
 
         assert self._progress is not None and self._bar is not None, "update() before start()"
+        notes = "; ".join(outcome.notes())
         if outcome.status != "ok":
             self.failed += 1
             line = Text.assemble(
-                ("failed", "red"), f" {outcome.client_id}: {outcome.reason}: {outcome.message}"
+                ("failed", "red"),
+                f" {outcome.client_id}: {outcome.reason}: {outcome.message}"
+                + (f"; {notes}" if notes else ""),
             )
             self._progress.console.print(line, soft_wrap=True, highlight=False)  # one line each
+        elif notes:
+            line = Text.assemble(("ok", "green"), f" {outcome.client_id}: {notes}")
+            self._progress.console.print(line, soft_wrap=True, highlight=False)
         self._progress.update(self._bar, advance=1, failed=self.failed)
 
     def stop(self) -> None:
@@ -234,7 +243,7 @@ def _run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from client import collect_many, transfer_totals, write_summary
+    from client import collect_many, retry_totals, transfer_totals, write_summary
 
     options = options_from_args(args)
     ensure_folder(options.out, "--out")
@@ -260,8 +269,21 @@ def _run(args: argparse.Namespace) -> int:
     if options.diff:
         t = transfer_totals(outcomes)
         moved = f"; {t['bytes_transferred']:,} bytes transferred vs {t['full_trace_bytes']:,} for full traces"
+        if t["full_reasons"]:
+            moved += f" ({_counts(t['full_reasons'])} pulled in full)"
+    retries = retry_totals(outcomes)
+    if retries["count"]:
+        moved += (
+            f"; {retries['count']} requests sent again for {retries['endpoints_retried']} endpoints "
+            f"({_counts(retries['reasons'])})"
+        )
     print(
         f"collected {len(outcomes) - len(failed)} of {len(outcomes)} endpoints into {options.out}, "
         f"{len(failed)} failed{why}, in {time.monotonic() - started:.1f} s{moved}; summary: {summary_path}"
     )
     return 1 if failed else 0
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """``{"503": 2, "reset": 1}`` as ``2×503, 1×reset``."""
+    return ", ".join(f"{n}×{name}" for name, n in counts.items())

@@ -1,7 +1,10 @@
-"""``tanium-sim scenario list | validate FILE...``: the scenario library and a checker for scenario files.
+"""``tanium-sim scenario list | validate FILE... | schema``: the library, a checker, the format's schema.
 
-``validate`` prints one line per file: ``ok <file>`` or the error naming the file, the line, the field
-and what was expected (exit 2 when any file is invalid, like every usage error).
+``validate`` prints ``ok <file>`` per valid file and, on stderr, one line per problem of an invalid one
+(``FILE:LINE: path.to.field: what is wrong (allowed: ...)``), every problem of every file, then a count;
+exit 1 when any file has a problem, 2 when a FILE does not exist. ``schema`` prints the JSON Schema of
+the format (``scenarios/scenario.schema.json`` is its committed copy), generated from the loader's own
+field tables.
 """
 
 from __future__ import annotations
@@ -29,11 +32,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = actions.add_parser(
         "validate",
         help="check scenario files (YAML or JSON) without running them",
-        description="Check scenario files without running them: `ok FILE` per valid file, else the error "
-        "naming the file, line, field and what was expected (exit 2 when any file is invalid).",
+        description="Check scenario files without running them: `ok FILE` per valid file; for an invalid "
+        "one, every problem on its own line (FILE:LINE: path.to.field: what is wrong (allowed: ...)); then "
+        "a count. Exit 1 when any file has a problem, 2 when a FILE does not exist. A .json file is read "
+        "as JSON (a syntax error has its line and column).",
     )
     check.add_argument("files", nargs="+", metavar="FILE", help="scenario file(s), or names from scenarios/")
     check.set_defaults(func=_validate)
+    schema = actions.add_parser(
+        "schema",
+        help="print the JSON Schema of the scenario format (for editors and CI)",
+        description="Print the JSON Schema (draft 2020-12) of the scenario format, generated from the field "
+        "tables the loader checks scenarios against. scenarios/scenario.schema.json is its committed copy; "
+        "a scenario file opening with `# yaml-language-server: $schema=./scenario.schema.json` gets "
+        "completion and checks in editors that run the YAML language server. See docs/scenarios.md.",
+    )
+    schema.add_argument(
+        "--out", metavar="FILE", default=None, help="write the schema to FILE (default: stdout)"
+    )
+    schema.set_defaults(func=_schema)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -59,15 +76,51 @@ def _list(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     import sys
 
-    from simulator.scenarios import Scenario, ScenarioError
+    from simulator.cli.types import UsageError
+    from simulator.scenarios import Scenario, ScenarioError, resolve
 
-    failed = 0
-    for item in args.files:
+    paths = []
+    for item in args.files:  # every FILE must exist before any is checked: a typo is a usage error
         try:
-            scenario = Scenario.load(item)
+            paths.append(resolve(item))
         except ScenarioError as exc:
-            failed += 1
-            print(f"tanium-sim: {exc}", file=sys.stderr)
+            raise UsageError(str(exc)) from None
+    problems = bad_files = 0
+    for path in paths:
+        try:
+            scenario = Scenario.load(path)
+        except ScenarioError as exc:
+            bad_files += 1
+            problems += len(exc.errors)
+            for line in exc.lines():
+                print(line, file=sys.stderr)
             continue
         print(f"ok {scenario.source} ({scenario.name}: {len(scenario.faults)} fault rules)")
-    return 2 if failed else 0
+    files = f"{len(paths)} file{'s' if len(paths) != 1 else ''}"
+    if problems:
+        print(
+            f"{problems} problem{'s' if problems != 1 else ''} in {bad_files} of {files}; "
+            "docs/scenarios.md describes every field"
+        )
+        return 1
+    print(f"{files} checked: all valid")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from simulator.cli.types import UsageError
+    from simulator.scenarios import scenario_schema
+
+    text = json.dumps(scenario_schema(), indent=2, ensure_ascii=False) + "\n"
+    if args.out is None:
+        print(text, end="")
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out} ({exc.strerror or exc})") from None
+    print(f"wrote {args.out}")
+    return 0

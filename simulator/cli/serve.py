@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from types import FrameType
@@ -130,6 +131,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="system: the real time (default). manual: simulated time that moves only through "
         "POST /_sim/clock and injected delays, shared by every process: what 'tanium-sim qa --url' drives",
     )
+    p.add_argument(
+        "--qa-report",
+        default="",
+        metavar="FILE",
+        help="the QA heatmap written by 'tanium-sim qa --html FILE': the console (/_sim/ui) links to it "
+        "and GET /_sim/qa-report serves that one file (admin token)",
+    )
     add_replay_options(p)  # --replay HAR, --replay-mode, --replay-speed
     add_connection_options(p)
     p.set_defaults(func=_serve)
@@ -205,6 +213,55 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to any interface
 
 
+class CannotListen(OSError):
+    """``serve`` cannot bind its address: ``strerror`` is the one sentence ``tanium-sim`` prints (exit 1)."""
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """The sockets ``serve`` listens on, bound now, as asyncio would bind them for uvicorn (one per address
+    ``host`` resolves to; port 0: a free port), so a failure is one sentence and not uvicorn's log lines.
+
+    Raises :class:`CannotListen`: the host name does not resolve, the port is taken or privileged, or the
+    address is not this machine's.
+    """
+    import errno
+
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CannotListen(
+            exc.errno,
+            f"the --host {host} cannot be resolved ({exc.strerror}); pass an address or a name this machine "
+            "knows, e.g. --host 127.0.0.1",
+        ) from None
+    except (OverflowError, UnicodeError):  # a port over 65535, a name IDNA cannot encode
+        raise CannotListen(errno.EINVAL, f"cannot listen on {host}:{port}; check --host and --port") from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # as asyncio: one family each
+            sock.bind(address)
+            sock.set_inheritable(True)  # --workers: the worker processes serve it too
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        where = f"port {port} on {host}"
+        if exc.errno == errno.EADDRINUSE:
+            why = f"{where} is already in use; choose another with --port or stop the other server"
+        elif exc.errno == errno.EACCES:
+            why = f"{where} needs privileges this user lacks; choose a port above 1023 with --port"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            why = f"{host} is not an address of this machine; pass one of its own with --host (or 127.0.0.1)"
+        else:
+            why = f"cannot listen on {where} ({exc.strerror or exc}); choose another --host or --port"
+        raise CannotListen(exc.errno, why) from None
+    return sockets
+
+
 class _Terminated(Exception):
     """SIGTERM, raised where uvicorn re-sends it once its graceful shutdown is done."""
 
@@ -258,6 +315,20 @@ def _stopped_by_signals(server: Any = None, grace_s: float = 0.0) -> Iterator[No
     print(f"tanium-sim stopped{note}", flush=True)
 
 
+def _qa_report(name: str) -> str:
+    """``--qa-report FILE``: the file's absolute path, checked now (one sentence when it cannot be served)."""
+    from simulator.cli.types import UsageError
+
+    if not name:
+        return ""
+    path = os.path.abspath(name)
+    if not os.path.isfile(path):
+        raise UsageError(f"--qa-report {name}: no such file; write one with tanium-sim qa --html {name}")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"--qa-report {name}: the file cannot be read (permissions)")
+    return path
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -290,6 +361,7 @@ def _serve(args: argparse.Namespace) -> int:
             task_retention=args.task_retention,
             traces_dir=args.traces_dir,
             clock=args.clock,
+            qa_report=_qa_report(args.qa_report),
             connections=ConnectionLimits(
                 keep_alive_s=args.keep_alive_timeout,
                 header_timeout_s=args.header_timeout,
@@ -368,6 +440,7 @@ def _serve(args: argparse.Namespace) -> int:
             "its own world; pass --store redis://127.0.0.1:6379/0 (docs/scaling.md)"
         )
     replay = replay_from_args(args)  # None without --replay
+    sockets = listen(settings.host, settings.port)  # now: a taken port is one sentence (exit 1)
     if not is_loopback(settings.host):
         print(
             f"tanium-sim: warning: --host {settings.host} lets other machines reach the simulator; "
@@ -376,7 +449,7 @@ def _serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     if args.workers > 1:
-        return _serve_workers(args, settings, scenario, store_note, scheme, tls_note, tls_options)
+        return _serve_workers(args, settings, scenario, store_note, scheme, tls_note, tls_options, sockets)
     app = create_app(settings, scenario=scenario, store=store, replay=replay)
     settings = app.state.settings  # the scenario may set the seed, fleet size and lifecycles
     scenario = app.state.runtime.scenario  # on a shared store, the world's running scenario
@@ -407,7 +480,7 @@ def _serve(args: argparse.Namespace) -> int:
     server.startup = startup  # type: ignore[method-assign]
     try:
         with _stopped_by_signals(server, settings.connections.graceful_timeout_s):
-            server.run()
+            server.run(sockets=sockets)  # uvicorn closes them when it stops
     except OSError as exc:
         raise UsageError(
             f"cannot listen on {settings.host}:{settings.port} ({exc.strerror}); try another --port"
@@ -423,6 +496,7 @@ def _serve_workers(
     scheme: str,
     tls_note: str,
     tls_options: dict[str, Any],
+    sockets: list[socket.socket],
 ) -> int:
     """``--workers N``: uvicorn's process manager, each worker building the app from one spec."""
     import base64
@@ -430,7 +504,6 @@ def _serve_workers(
 
     from uvicorn.supervisors import Multiprocess
 
-    from simulator.cli.types import UsageError
     from simulator.server import WORKER_SPEC_ENV, uvicorn_config
 
     spec = pickle.dumps((settings, scenario, args.store, args.store_prefix))
@@ -444,11 +517,7 @@ def _serve_workers(
         limits=settings.connections,
         **tls_options,
     )
-    try:
-        sock = config.bind_socket()
-    except (OSError, SystemExit):
-        raise UsageError(f"cannot listen on {settings.host}:{settings.port}; try another --port") from None
-    port = sock.getsockname()[1]
+    port = sockets[0].getsockname()[1]
     print(
         f"tanium-sim serving {scheme}://{settings.host}:{port} — {settings.endpoints} endpoints, "
         f"seed {settings.seed}, scenario {scenario.name}, {args.workers} workers; "
@@ -457,5 +526,5 @@ def _serve_workers(
         flush=True,
     )
     with _stopped_by_signals():
-        Multiprocess(config, sockets=[sock]).run()
+        Multiprocess(config, sockets=sockets).run()
     return 0

@@ -36,12 +36,22 @@ _PARAMS: dict[str, tuple[str, ...]] = {
 _UNITS = {"ms": 0.001, "s": 1.0}
 
 
-class DistributionError(ValueError):
-    """A distribution spec that cannot be used; ``field`` names the offending key."""
+MODEL_DOCS = {
+    "fixed": "always the same delay: {ms: 100} (a bare number is this too)",
+    "uniform": "any delay between min and max, equally likely: {model: uniform, min_ms: 20, max_ms: 80}",
+    "normal": "a bell curve, clamped at 0: {model: normal, mean_ms: 50, stddev_ms: 10}",
+    "lognormal": "a long right tail, like real networks: {model: lognormal, median_ms: 40, sigma: 0.6}",
+}
+DEFAULT_SIGMA = 0.5
 
-    def __init__(self, message: str, field: str = "") -> None:
+
+class DistributionError(ValueError):
+    """A distribution spec that cannot be used; ``field`` names the offending key, ``allowed`` the choices."""
+
+    def __init__(self, message: str, field: str = "", allowed: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.field = field
+        self.allowed = allowed
 
 
 @dataclass(frozen=True)
@@ -105,60 +115,114 @@ class Distribution:
     def parse(cls, raw: Any, *, default_unit: str = "ms") -> Distribution:
         """A distribution from a scenario value: a number (fixed, ``default_unit``) or a mapping.
 
-        Raises :class:`DistributionError` naming the offending field and what was expected.
+        Raises :class:`DistributionError` naming the offending field and what was expected (the first
+        of :meth:`problems`).
         """
-        if isinstance(raw, bool):
-            raise DistributionError("expected a number or a mapping with a 'model'")
+        problems = cls.problems(raw, default_unit=default_unit)
+        if problems:
+            raise problems[0]
         if isinstance(raw, int | float):
-            if not math.isfinite(raw) or raw < 0:
-                raise DistributionError(f"expected a non-negative delay, got {raw:g}")
-            return cls._checked("fixed", {"value": float(raw) * _UNITS[default_unit]}, {})
-        if not isinstance(raw, dict):
-            raise DistributionError("expected a number or a mapping with a 'model'")
+            return cls.fixed(float(raw) * _UNITS[default_unit])
         model = raw.get("model", "fixed")
-        if model not in MODELS:
-            raise DistributionError(f"expected one of {', '.join(MODELS)}, got {model!r}", "model")
-        values: dict[str, float] = {}
-        extra: dict[str, float] = {}
-        for key, value in raw.items():
-            if key == "model":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise DistributionError(f"expected a number, got {value!r}", str(key))
-            if not math.isfinite(value) or value < 0:
-                raise DistributionError(f"expected a non-negative number, got {value:g}", str(key))
-            if key == "sigma" and model == "lognormal":
-                extra["sigma"] = float(value)
-                continue
-            base, unit = _split_unit(str(key), model)
-            if base is None or unit is None:
-                allowed = ", ".join(f"{p}_ms|{p}_s" if p != "value" else "ms|s" for p in _PARAMS[model])
-                extra_hint = ", sigma" if model == "lognormal" else ""
-                raise DistributionError(
-                    f"unknown field for model {model}; expected {allowed}{extra_hint}", key
-                )
-            values[base] = float(value) * _UNITS[unit]
-        return cls._checked(model, values, extra)
-
-    @classmethod
-    def _checked(cls, model: str, values: dict[str, float], extra: dict[str, float]) -> Distribution:
-        for name in _PARAMS[model]:
-            if name not in values:
-                field = "ms" if name == "value" else f"{name}_ms"
-                raise DistributionError(f"model {model} needs {field} (or {field[:-2]}s)", field)
-        for name, value in (*values.items(), *extra.items()):
-            if not math.isfinite(value) or value < 0:
-                field = name if name == "sigma" else ("ms" if name == "value" else f"{name}_ms")
-                raise DistributionError(f"expected a non-negative number, got {value:g}", field)
+        values = _seconds(raw, model)
         if model == "fixed":
             return cls("fixed", value=values["value"])
         if model == "uniform":
-            if values["max"] < values["min"]:
-                raise DistributionError("expected max >= min", "max_ms")
             return cls("uniform", min=values["min"], max=values["max"])
         if model == "normal":
             return cls("normal", mean=values["mean"], stddev=values["stddev"])
-        return cls("lognormal", median_s=values["median"], sigma=extra.get("sigma", 0.5))
+        return cls("lognormal", median_s=values["median"], sigma=float(raw.get("sigma", DEFAULT_SIGMA)))
+
+    @classmethod
+    def problems(cls, raw: Any, *, default_unit: str = "ms") -> list[DistributionError]:
+        """Every problem of a distribution spec, in field order (empty: :meth:`parse` accepts it)."""
+        if isinstance(raw, bool) or not isinstance(raw, int | float | dict):
+            return [DistributionError("expected a number or a mapping with a 'model'")]
+        if not isinstance(raw, dict):
+            if not math.isfinite(raw) or raw < 0:
+                return [DistributionError(f"expected a non-negative delay, got {raw:g}")]
+            return []
+        model = raw.get("model", "fixed")
+        if model not in MODELS:
+            return [DistributionError(f"unknown model {model!r}", "model", MODELS)]
+        out: list[DistributionError] = []
+        seen: set[str] = set()
+        for key, value in raw.items():
+            if key == "model":
+                continue
+            base, _ = _split_unit(str(key), model)
+            if base is None and not (key == "sigma" and model == "lognormal"):
+                allowed = ("model", *model_fields(model))
+                if "model" in raw:
+                    out.append(DistributionError(f"unknown field for model {model}", str(key), allowed))
+                else:  # no model: a fixed delay, unless the model is named
+                    out.append(
+                        DistributionError(
+                            f"unknown field; with no 'model' the delay is fixed; models: {', '.join(MODELS)}",
+                            str(key),
+                            allowed,
+                        )
+                    )
+                continue
+            seen.add(base or "sigma")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                out.append(DistributionError(f"expected a number, got {value!r}", str(key)))
+            elif not math.isfinite(value) or value < 0:
+                out.append(DistributionError(f"expected a non-negative number, got {value:g}", str(key)))
+        for name in _PARAMS[model]:
+            if name not in seen:
+                field = "ms" if name == "value" else f"{name}_ms"
+                out.append(DistributionError(f"model {model} needs {field} (or {field[:-2]}s)", field))
+        if not out and model == "uniform":
+            values = _seconds(raw, model)
+            if values["max"] < values["min"]:
+                out.append(
+                    DistributionError("expected max >= min", next(k for k in raw if k.startswith("max_")))
+                )
+        return out
+
+    @staticmethod
+    def json_schema(default_unit: str = "ms") -> dict[str, Any]:
+        """The JSON Schema of a distribution spec, generated from :data:`MODELS` and their fields."""
+        unit_word = {"ms": "milliseconds", "s": "seconds"}[default_unit]
+        number = {"type": "number", "minimum": 0}
+        variants: list[dict[str, Any]] = [{**number, "description": f"a fixed delay in {unit_word}"}]
+        for model in MODELS:
+            properties: dict[str, Any] = {"model": {"const": model}}
+            needs: list[dict[str, Any]] = []
+            for name in _PARAMS[model]:
+                keys = [f"{name}_{u}" if name != "value" else u for u in _UNITS]
+                properties.update({key: dict(number) for key in keys})
+                needs.append({"anyOf": [{"required": [key]} for key in keys]})
+            if model == "lognormal":
+                properties["sigma"] = {**number, "default": DEFAULT_SIGMA}
+            variant: dict[str, Any] = {
+                "type": "object",
+                "description": MODEL_DOCS[model],
+                "properties": properties,
+                "additionalProperties": False,
+                "allOf": needs,
+            }
+            if model != "fixed":  # a mapping without a model is a fixed delay
+                variant["required"] = ["model"]
+            variants.append(variant)
+        return {"anyOf": variants}
+
+
+def model_fields(model: str) -> tuple[str, ...]:
+    """The fields a model takes besides ``model``: ``("min_ms", "min_s", "max_ms", "max_s")``."""
+    keys = tuple(f"{p}_{u}" if p != "value" else u for p in _PARAMS[model] for u in _UNITS)
+    return (*keys, "sigma") if model == "lognormal" else keys
+
+
+def _seconds(raw: dict[str, Any], model: str) -> dict[str, float]:
+    """A valid spec's parameters in seconds, by base name (``{"min": 0.02, "max": 0.08}``)."""
+    values: dict[str, float] = {}
+    for key, value in raw.items():
+        base, unit = _split_unit(str(key), model)
+        if base is not None and unit is not None:
+            values[base] = float(value) * _UNITS[unit]
+    return values
 
 
 def _split_unit(key: str, model: str) -> tuple[str | None, str | None]:
@@ -172,4 +236,12 @@ def _split_unit(key: str, model: str) -> tuple[str | None, str | None]:
 
 ZERO = Distribution.fixed(0.0)
 
-__all__ = ["MODELS", "ZERO", "Distribution", "DistributionError"]
+__all__ = [
+    "DEFAULT_SIGMA",
+    "MODELS",
+    "MODEL_DOCS",
+    "ZERO",
+    "Distribution",
+    "DistributionError",
+    "model_fields",
+]

@@ -26,45 +26,37 @@ True
 from __future__ import annotations
 
 import fnmatch
+import functools
 import random
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from simulator.faults.latency import Distribution, DistributionError
-from simulator.faults.spec import (
-    Path,
-    SpecError,
-    mapping,
-    read_number,
-    read_optional_number,
-    read_str,
-    read_strings,
-    type_name,
+from simulator.faults.fields import (
+    Boolean,
+    Delay,
+    Errors,
+    Field,
+    ListOf,
+    MapOf,
+    Number,
+    Record,
+    Rule,
+    Schema,
+    Tagged,
+    Text,
+    Texts,
+    Window,
+    value_of,
 )
+from simulator.faults.latency import Distribution, DistributionError
+from simulator.faults.spec import Path, SpecError, raise_errors
 
-# Fault type -> its own fields (besides "type"). Units are in the field names.
-FAULT_FIELDS: dict[str, tuple[str, ...]] = {
-    "status": ("status", "text", "retry_after_s"),
-    "session_invalid": ("text",),  # 401, and the request's login session is forgotten
-    "session_expired": ("text",),  # 403, and the request's login session expires: log in again, retry
-    "reset": (),  # TCP RST: SO_LINGER 0 then abort
-    "empty": ("status",),  # the real status, no body
-    "malformed_json": (),  # the real status, the body cut mid-JSON
-    "truncate": ("at_byte", "fraction"),  # full Content-Length declared, fewer bytes sent, then close
-    "hang": ("max_s",),  # accept the request and never answer (until the client gives up)
-    "dribble": ("chunk_bytes", "interval_ms"),  # the real answer, a few bytes at a time
-    "corrupt": ("bytes",),  # flip bytes in the body (evidence zips)
-    "content_type": ("content_type",),  # the real body under a wrong Content-Type
-    "delay": ("latency",),  # extra latency from a distribution, then the real answer
-}
 WIRE_FAULTS = frozenset({"reset", "hang", "truncate", "dribble"})
 # Faults that answer without running the vendor operation (it changes nothing; a session fault
 # still ends the request's login session, simulator/faults/http.py end_session).
 SHORT_CIRCUIT = frozenset({"status", "session_invalid", "session_expired", "reset", "hang"})
-MATCH_FIELDS = ("operation", "method", "path", "path_regex", "client_id", "header")
-RULE_FIELDS = ("name", "match", "probability", "after", "times", "every_n", "window_s", "fault", "enabled")
 
 
 @dataclass(frozen=True)
@@ -90,44 +82,44 @@ class Fault:
 
     @classmethod
     def parse(cls, raw: Any, path: Path) -> Fault:
-        if not isinstance(raw, dict):
-            raise SpecError(path, f"expected a mapping with a 'type', got {type_name(raw)}")
-        kind = raw.get("type")
-        if kind not in FAULT_FIELDS:
-            raise SpecError(
-                (*path, "type"), f"unknown fault {kind!r}; expected one of {', '.join(FAULT_FIELDS)}"
-            )
-        body = mapping(raw, path, ("type", *FAULT_FIELDS[kind]))
+        """A fault from its mapping; a :class:`SpecError` (every problem at once) when invalid."""
+        raise_errors(FAULT.problems(raw, path))
+        return cls.build(raw)
+
+    @classmethod
+    def build(cls, body: dict[str, Any]) -> Fault:
+        """A fault from a mapping :data:`FAULT` accepts (absent fields take the table's defaults)."""
+        kind = body["type"]
+        table = FAULT.variants[kind]
+
+        def get(key: str) -> Any:
+            return value_of(table, body, key)
+
         values: dict[str, Any] = {"type": kind}
-        if "text" in body:
-            values["text"] = read_str(body, "text", path)
+        if body.get("text") is not None:
+            values["text"] = body["text"]
         if kind == "status":
-            values["status"] = int(read_number(body, "status", path, minimum=400, maximum=599, integer=True))
-            values["retry_after_s"] = read_optional_number(body, "retry_after_s", path)
-            if values["retry_after_s"] is None and values["status"] in (429, 503):
-                values["retry_after_s"] = 1.0
+            values["status"] = int(body["status"])
+            retry = get("retry_after_s")
+            if retry is None and values["status"] in (429, 503):
+                retry = 1.0
+            values["retry_after_s"] = None if retry is None else float(retry)
         elif kind == "empty":
-            values["status"] = int(read_number(body, "status", path, default=200, minimum=100, maximum=599))
+            values["status"] = int(get("status"))
         elif kind == "truncate":
-            at_byte = read_optional_number(body, "at_byte", path, integer=True)
-            fraction = read_optional_number(body, "fraction", path, maximum=1.0)
-            if (at_byte is None) == (fraction is None):
-                raise SpecError(path, "truncate needs exactly one of at_byte or fraction")
-            values["at_byte"] = None if at_byte is None else int(at_byte)
-            values["fraction"] = fraction
+            values["at_byte"] = None if body.get("at_byte") is None else int(body["at_byte"])
+            values["fraction"] = None if body.get("fraction") is None else float(body["fraction"])
         elif kind == "hang":
-            values["max_s"] = read_number(body, "max_s", path, default=300.0)
+            values["max_s"] = float(get("max_s"))
         elif kind == "dribble":
-            values["chunk_bytes"] = int(
-                read_number(body, "chunk_bytes", path, default=64, minimum=1, integer=True)
-            )
-            values["interval_s"] = read_number(body, "interval_ms", path, default=50.0) / 1000
+            values["chunk_bytes"] = int(get("chunk_bytes"))
+            values["interval_s"] = float(get("interval_ms")) / 1000
         elif kind == "corrupt":
-            values["bytes"] = int(read_number(body, "bytes", path, default=16, minimum=1, integer=True))
+            values["bytes"] = int(get("bytes"))
         elif kind == "content_type":
-            values["content_type"] = read_str(body, "content_type", path, default=cls.content_type)
+            values["content_type"] = get("content_type")
         elif kind == "delay":
-            values["latency"] = parse_distribution(body.get("latency"), (*path, "latency"))
+            values["latency"] = Distribution.parse(body["latency"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,6 +149,193 @@ def parse_distribution(raw: Any, path: Path, *, default_unit: str = "ms") -> Dis
         raise SpecError((*path, exc.field) if exc.field else path, str(exc)) from None
 
 
+def _one_size(raw: Any, path: Path) -> Errors:
+    if not isinstance(raw, dict) or ("at_byte" in raw) != ("fraction" in raw):
+        return []
+    return [SpecError(path, "truncate needs exactly one of at_byte or fraction")]
+
+
+def _regex(pattern: str) -> str | None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"expected a regular expression ({exc})"
+    return None
+
+
+def _unique_names(raw: Any, path: Path) -> Errors:
+    seen: set[str] = set()
+    errors: Errors = []
+    for i, rule in enumerate(raw):
+        name = rule.get("name") if isinstance(rule, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            errors.append(
+                SpecError((*path, i, "name"), f"duplicate rule name {name!r}; names must be unique")
+            )
+        seen.add(name)
+    return errors
+
+
+_TEXT = Text(
+    doc='the detail after the status in the vendor body {"text": "503 Service Unavailable: DETAIL"} '
+    '(default: "injected by the scenario"; "invalid session" or "session expired" for the session faults)'
+)
+_KIND = "the fault type; it decides which other fields the fault takes"
+
+
+def _fault(
+    doc: str,
+    *,
+    required: tuple[str, ...] = (),
+    rules: tuple[Rule, ...] = (),
+    extra: Schema | None = None,
+    **fields: Field,
+) -> Record:
+    fields = {"type": Text(doc=_KIND), **fields}
+    return Record(doc=doc, fields=fields, required=required, rules=rules, extra=extra or {})
+
+
+# The fault types and their fields (units are in the field names): the table the loader checks a
+# rule's ``fault`` against and the scenario schema is generated from.
+FAULT = Tagged(
+    doc="what goes wrong when the rule fires; `type` picks the fault and with it the other fields",
+    noun="fault",
+    variants={
+        "status": _fault(
+            "answer with an error status instead of running the operation",
+            required=("status",),
+            status=Number(doc="the HTTP status (4xx or 5xx)", minimum=400, maximum=599, integer=True),
+            text=_TEXT,
+            retry_after_s=Number(
+                doc="the Retry-After header in seconds (default 1 for 429 and 503, else none)",
+                nullable=True,
+            ),
+        ),
+        "session_invalid": _fault("401: the request's login session is forgotten", text=_TEXT),
+        "session_expired": _fault(
+            "403: the request's login session expires (log in again, then retry)", text=_TEXT
+        ),
+        "reset": _fault("a TCP reset instead of an answer (SO_LINGER 0, then abort)"),
+        "empty": _fault(
+            "the real status with an empty body",
+            status=Number(doc="the status to send", minimum=100, maximum=599, integer=True, default=200),
+        ),
+        "malformed_json": _fault("the real status, the JSON body cut short"),
+        "truncate": _fault(
+            "the full Content-Length declared, fewer bytes sent, then the connection closed "
+            "(the operation has run); give exactly one of at_byte or fraction",
+            rules=(_one_size,),
+            extra={"oneOf": [{"required": ["at_byte"]}, {"required": ["fraction"]}]},
+            at_byte=Number(doc="bytes of the body sent before the close", integer=True),
+            fraction=Number(doc="the share of the body sent before the close", maximum=1.0),
+        ),
+        "hang": _fault(
+            "accept the request and never answer, until the client gives up (or max_s passes)",
+            max_s=Number(doc="seconds after which the connection is closed", default=Fault.max_s),
+        ),
+        "dribble": _fault(
+            "the real answer, a few bytes at a time",
+            chunk_bytes=Number(doc="bytes per write", minimum=1, integer=True, default=Fault.chunk_bytes),
+            interval_ms=Number(doc="milliseconds between writes", default=Fault.interval_s * 1000),
+        ),
+        "corrupt": _fault(
+            "flip bytes in the body (an evidence zip fails its checks)",
+            bytes=Number(doc="how many bytes are flipped", minimum=1, integer=True, default=Fault.bytes),
+        ),
+        "content_type": _fault(
+            "the real body under a wrong Content-Type",
+            content_type=Text(doc="the Content-Type to send", default=Fault.content_type),
+        ),
+        "delay": _fault(
+            "extra latency before the real answer",
+            required=("latency",),
+            latency=Delay(doc="the extra delay (a bare number is milliseconds)"),
+        ),
+    },
+)
+FAULT_FIELDS: dict[str, tuple[str, ...]] = {
+    kind: tuple(k for k in variant.fields if k != "type") for kind, variant in FAULT.variants.items()
+}
+
+
+@functools.cache
+def match_format(operations: tuple[str, ...] | None) -> Record:
+    """The table of a rule's ``match``; ``operations``: what ``operation`` may name (``None``: any)."""
+    return Record(
+        doc="which requests the rule applies to; every field given must match (none: every request)",
+        nullable=True,
+        fields={
+            "operation": Texts(
+                doc="operation name(s), as in GET /_sim/requests",
+                enum=operations,
+                noun="operation",
+                nullable=True,
+            ),
+            "method": Texts(doc="HTTP method(s), any case", nullable=True),
+            "path": Text(doc='a glob on the request path: "*/filedownload/data/*"', nullable=True),
+            "path_regex": Text(doc="a regular expression searched in the path", nullable=True, rule=_regex),
+            "client_id": Texts(
+                doc="endpoint client id(s) the request is about", integers=True, nullable=True
+            ),
+            "header": MapOf(
+                doc='request header name -> glob on its value ("*": the header is present)',
+                value=Text(min_length=0, what="a string pattern ('*' = present)"),
+                what="a mapping of header name to value pattern",
+                nullable=True,
+            ),
+        },
+    )
+
+
+@functools.cache
+def rule_format(operations: tuple[str, ...] | None) -> Record:
+    """The table of one fault rule; ``operations``: what ``match.operation`` may name (``None``: any)."""
+    return Record(
+        doc="one fault rule: which requests (match), when (the triggers), and what goes wrong (fault)",
+        required=("name", "fault"),
+        fields={
+            "name": Text(
+                doc="the rule's name, unique in the scenario (it also seeds the rule's random stream)"
+            ),
+            "match": match_format(operations),
+            "probability": Number(
+                doc="the chance the rule fires on a request that reaches it", maximum=1.0, default=1.0
+            ),
+            "after": Number(doc="let this many matching requests through first", integer=True, default=0),
+            "times": Number(
+                doc="stop after firing this many times (none: no limit)",
+                minimum=1,
+                integer=True,
+                nullable=True,
+            ),
+            "every_n": Number(doc="fire on every n-th matching request", minimum=1, integer=True, default=1),
+            "window_s": Window(
+                doc="only between start_s and end_s seconds after the scenario started", nullable=True
+            ),
+            "fault": FAULT,
+            "enabled": Boolean(doc="false keeps the rule listed but never firing", default=True),
+        },
+    )
+
+
+def rules_format(operations: tuple[str, ...] | None) -> ListOf:
+    """The table of a scenario's ``faults`` list: rules with unique names."""
+    return ListOf(
+        doc="fault rules, in order: the first rule that fires decides; a rule that matches counts the "
+        "request whether or not it fires",
+        item=rule_format(operations),
+        rules=(_unique_names,),
+        what="a list of rules",
+        nullable=True,
+    )
+
+
+RULE_FIELDS = tuple(rule_format(None).fields)
+MATCH_FIELDS = tuple(match_format(None).fields)
+
+
 @dataclass(frozen=True)
 class RequestInfo:
     """What rules can match on; ``client_id`` and ``headers`` are filled only when a rule needs them."""
@@ -181,41 +360,30 @@ class Match:
 
     @classmethod
     def parse(cls, raw: Any, path: Path, operations: Iterable[str] | None) -> Match:
-        body = mapping(raw if raw is not None else {}, path, MATCH_FIELDS)
-        ops = read_strings(body, "operation", path)
+        """A match from its mapping (``None``: any request); a :class:`SpecError` when invalid."""
         known = tuple(operations) if operations is not None else None
-        for i, op in enumerate(ops):
-            if known is not None and op not in known:
-                where = (
-                    (*path, "operation")
-                    if isinstance(body.get("operation"), str)
-                    else (*path, "operation", i)
-                )
-                raise SpecError(where, f"unknown operation {op!r}; expected one of {', '.join(known)}")
-        regex = None
-        if body.get("path_regex") is not None:
-            try:
-                regex = re.compile(read_str(body, "path_regex", path))
-            except re.error as exc:
-                raise SpecError((*path, "path_regex"), f"expected a regular expression ({exc})") from None
-        headers: list[tuple[str, str]] = []
-        raw_headers = body.get("header") or {}
-        if not isinstance(raw_headers, dict):
-            raise SpecError((*path, "header"), "expected a mapping of header name to value pattern")
-        for name, value in raw_headers.items():
-            if not isinstance(value, str):
-                raise SpecError((*path, "header", str(name)), "expected a string pattern ('*' = present)")
-            headers.append((str(name).lower(), value))
-        client_ids = body.get("client_id")
-        if isinstance(client_ids, int) and not isinstance(client_ids, bool):
-            client_ids = str(client_ids)
+        raise_errors(match_format(known).problems(raw, path))
+        return cls.build(raw)
+
+    @classmethod
+    def build(cls, body: dict[str, Any] | None) -> Match:
+        """A match from a mapping the table accepts."""
+        body = body or {}
+
+        def strings(key: str) -> tuple[str, ...]:
+            value = body.get(key)
+            if value is None:
+                return ()
+            return tuple(str(v) for v in (value if isinstance(value, list) else [value]))
+
+        regex = body.get("path_regex")
         return cls(
-            operations=ops,
-            methods=tuple(m.upper() for m in read_strings(body, "method", path)),
-            path=read_str(body, "path", path) if body.get("path") is not None else None,
-            path_regex=regex,
-            client_ids=read_strings({"client_id": client_ids}, "client_id", path),
-            headers=tuple(headers),
+            operations=strings("operation"),
+            methods=tuple(m.upper() for m in strings("method")),
+            path=body.get("path"),
+            path_regex=None if regex is None else re.compile(regex),
+            client_ids=strings("client_id"),
+            headers=tuple((str(k).lower(), v) for k, v in (body.get("header") or {}).items()),
         )
 
     @property
@@ -272,36 +440,35 @@ class FaultRule:
 
     @classmethod
     def parse(cls, raw: Any, path: Path, operations: Iterable[str] | None = None) -> FaultRule:
-        body = mapping(raw, path, RULE_FIELDS)
+        """A rule from its mapping; a :class:`SpecError` naming every problem when invalid.
+
+        ``operations``: the names ``match.operation`` may use (``None``: any).
+        """
+        known = tuple(operations) if operations is not None else None
+        raise_errors(rule_format(known).problems(raw, path))
+        return cls.build(raw)
+
+    @classmethod
+    def build(cls, body: dict[str, Any]) -> FaultRule:
+        """A rule from a mapping :func:`rule_format` accepts (absent fields take the table's defaults)."""
+        table = rule_format(None)
+
+        def get(key: str) -> Any:
+            return value_of(table, body, key)
+
         window = body.get("window_s")
-        parsed_window: tuple[float, float] | None = None
-        if window is not None:
-            if isinstance(window, dict):
-                window = [window.get("start", 0), window.get("end", float("inf"))]
-            if (
-                not isinstance(window, list)
-                or len(window) != 2
-                or not all(isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in window)
-                or window[1] < window[0]
-            ):
-                raise SpecError((*path, "window_s"), "expected [start_s, end_s] with 0 <= start_s <= end_s")
-            parsed_window = (float(window[0]), float(window[1]))
-        times = read_optional_number(body, "times", path, minimum=1, integer=True)
-        enabled = body.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise SpecError((*path, "enabled"), "expected true or false")
-        if "fault" not in body:
-            raise SpecError((*path, "fault"), "is required: a mapping with a 'type'")
+        if isinstance(window, dict):
+            window = [window.get("start", 0), window.get("end", float("inf"))]
         return cls(
-            name=read_str(body, "name", path),
-            match=Match.parse(body.get("match"), (*path, "match"), operations),
-            fault=Fault.parse(body["fault"], (*path, "fault")),
-            probability=read_number(body, "probability", path, default=1.0, maximum=1.0),
-            after=int(read_number(body, "after", path, default=0, integer=True)),
-            times=None if times is None else int(times),
-            every_n=int(read_number(body, "every_n", path, default=1, minimum=1, integer=True)),
-            window_s=parsed_window,
-            enabled=enabled,
+            name=body["name"],
+            match=Match.build(body.get("match")),
+            fault=Fault.build(body["fault"]),
+            probability=float(get("probability")),
+            after=int(get("after")),
+            times=None if body.get("times") is None else int(body["times"]),
+            every_n=int(get("every_n")),
+            window_s=None if window is None else (float(window[0]), float(window[1])),
+            enabled=bool(get("enabled")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -412,7 +579,9 @@ class RuleSet:
 
     @classmethod
     def parse(cls, raw: list[Any], *, seed: int, operations: Iterable[str] | None = None) -> RuleSet:
-        return cls([FaultRule.parse(r, ("faults", i), operations) for i, r in enumerate(raw)], seed=seed)
+        known = tuple(operations) if operations is not None else None
+        raise_errors(rules_format(known).problems(raw, ("faults",)))
+        return cls([FaultRule.build(r) for r in raw], seed=seed)
 
     @property
     def needs_client_id(self) -> bool:
@@ -473,7 +642,10 @@ def rule_rng(seed: int, name: str) -> random.Random:
 
 
 __all__ = [
+    "FAULT",
     "FAULT_FIELDS",
+    "MATCH_FIELDS",
+    "RULE_FIELDS",
     "SHORT_CIRCUIT",
     "WIRE_FAULTS",
     "Fault",
@@ -483,6 +655,9 @@ __all__ = [
     "RequestInfo",
     "RuleSet",
     "RuleState",
+    "match_format",
     "parse_distribution",
+    "rule_format",
     "rule_rng",
+    "rules_format",
 ]

@@ -1,18 +1,19 @@
-"""Validation helpers shared by scenario and fault-rule parsing: typed field readers that fail with a path.
+"""The errors of scenario and fault-rule checking: a :class:`SpecError` names a field by its path.
 
-Every parser reads plain data (what YAML or JSON produced) and raises :class:`SpecError` carrying the
-path of the offending field (``("faults", 2, "fault", "status")``) and what was expected; the scenario
-loader turns the path into a file line using the YAML node marks.
+The field tables (:mod:`simulator.faults.fields`) check plain data (what YAML or JSON produced) and
+report each problem as a :class:`SpecError` carrying the path of the offending field
+(``("faults", 2, "fault", "status")``) and what was expected; the scenario loader turns the path into a
+file line using the YAML node marks. Several at once are one :class:`SpecErrors`.
 
->>> read_number({"p": 2}, "p", (), maximum=1)
+>>> too_big = SpecError(("p",), "expected a number <= 1, got 2")
+>>> raise_errors([too_big, SpecError(("q",), "unknown field", ("a", "b"))])
 Traceback (most recent call last):
 ...
-simulator.faults.spec.SpecError: p: expected a number <= 1, got 2
+simulator.faults.spec.SpecErrors: p: expected a number <= 1, got 2 | q: unknown field; expected one of a, b
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,12 +21,65 @@ Path = tuple[str | int, ...]
 
 
 class SpecError(ValueError):
-    """An invalid scenario or rule field: ``path`` locates it, ``message`` says what was expected."""
+    """An invalid scenario or rule field: ``path`` locates it, ``message`` says what was expected.
 
-    def __init__(self, path: Path, message: str) -> None:
+    ``problem`` is what is wrong and ``allowed`` the values that would do (empty when not a choice);
+    ``message`` joins them (``unknown field; expected one of a, b``) and :meth:`line` writes them the
+    way ``tanium-sim scenario validate`` prints them (``unknown field (allowed: a, b)``).
+    """
+
+    def __init__(self, path: Path, message: str, allowed: Iterable[str] = ()) -> None:
         self.path = path
-        self.message = message
-        super().__init__(f"{dotted(path)}: {message}" if path else message)
+        self.problem = message
+        self.allowed = tuple(allowed)
+        self.message = f"{message}; expected one of {', '.join(self.allowed)}" if self.allowed else message
+        super().__init__(f"{dotted(path)}: {self.message}" if path else self.message)
+
+    @property
+    def errors(self) -> tuple[SpecError, ...]:
+        """Every error this one stands for (itself; several for :class:`SpecErrors`)."""
+        return (self,)
+
+    def line(self) -> str:
+        """``path: problem (allowed: ...)``: one line of ``scenario validate``."""
+        text = f"{self.problem} (allowed: {', '.join(self.allowed)})" if self.allowed else self.problem
+        return f"{dotted(self.path)}: {text}" if self.path else text
+
+
+# How many errors a joined message (a 400's text) spells out; the rest are counted.
+MAX_JOINED = 10
+
+
+def joined(texts: list[str]) -> str:
+    """Several error texts as one: the first :data:`MAX_JOINED` joined by `` | ``, the rest counted."""
+    shown = " | ".join(texts[:MAX_JOINED])
+    rest = len(texts) - MAX_JOINED
+    return f"{shown} | and {rest} more" if rest > 0 else shown
+
+
+class SpecErrors(SpecError):
+    """Several invalid fields at once; ``path`` and ``message`` are the first's, ``errors`` all of them."""
+
+    def __init__(self, errors: Iterable[SpecError]) -> None:
+        self._errors = tuple(errors)
+        first = self._errors[0]
+        super().__init__(first.path, first.problem, first.allowed)
+        self.args = (joined([str(e) for e in self._errors]),)
+
+    @property
+    def errors(self) -> tuple[SpecError, ...]:
+        return self._errors
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def raise_errors(errors: list[SpecError]) -> None:
+    """Raise ``errors`` as one :class:`SpecError` (the error itself when there is only one)."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise SpecErrors(errors)
 
 
 def dotted(path: Path) -> str:
@@ -36,17 +90,6 @@ def dotted(path: Path) -> str:
     return out
 
 
-def mapping(raw: Any, path: Path, allowed: Iterable[str]) -> dict[str, Any]:
-    """``raw`` as a mapping whose keys are all in ``allowed``."""
-    if not isinstance(raw, dict):
-        raise SpecError(path, f"expected a mapping, got {type_name(raw)}")
-    allowed = tuple(allowed)
-    for key in raw:
-        if key not in allowed:
-            raise SpecError((*path, str(key)), f"unknown field; expected one of {', '.join(allowed)}")
-    return raw
-
-
 def type_name(value: Any) -> str:
     if value is None:
         return "nothing"
@@ -55,72 +98,13 @@ def type_name(value: Any) -> str:
     )
 
 
-def read_number(
-    raw: dict[str, Any],
-    key: str,
-    path: Path,
-    *,
-    default: float | None = None,
-    minimum: float = 0.0,
-    maximum: float | None = None,
-    integer: bool = False,
-) -> float:
-    value = raw.get(key, default)
-    where = (*path, key)
-    if value is None:
-        raise SpecError(where, "is required")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(where, f"expected a number, got {type_name(value)}")
-    if integer and not float(value).is_integer():
-        raise SpecError(where, f"expected a whole number, got {value}")
-    if not math.isfinite(value) or value < minimum:
-        raise SpecError(where, f"expected a number >= {minimum:g}, got {value}")
-    if maximum is not None and value > maximum:
-        raise SpecError(where, f"expected a number <= {maximum:g}, got {value}")
-    return float(value)
-
-
-def read_optional_number(raw: dict[str, Any], key: str, path: Path, **kw: Any) -> float | None:
-    return None if raw.get(key) is None else read_number(raw, key, path, **kw)
-
-
-def read_str(raw: dict[str, Any], key: str, path: Path, *, default: str | None = None) -> str:
-    value = raw.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise SpecError((*path, key), f"expected a non-empty string, got {type_name(value)}")
-    return value
-
-
-def read_strings(raw: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
-    """A string or a list of strings, as a tuple (empty when absent)."""
-    value = raw.get(key)
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
-        return tuple(value)
-    raise SpecError((*path, key), "expected a string or a list of strings")
-
-
-def read_weights(raw: Any, path: Path, allowed: Iterable[str]) -> dict[str, float]:
-    """A mapping of name -> non-negative weight, with a positive total."""
-    body = mapping(raw, path, allowed)
-    weights = {str(k): read_number(body, str(k), path) for k in body}
-    if not weights or sum(weights.values()) <= 0:
-        raise SpecError(path, "expected at least one positive weight")
-    return weights
-
-
 __all__ = [
+    "MAX_JOINED",
     "Path",
     "SpecError",
+    "SpecErrors",
     "dotted",
-    "mapping",
-    "read_number",
-    "read_optional_number",
-    "read_str",
-    "read_strings",
-    "read_weights",
+    "joined",
+    "raise_errors",
     "type_name",
 ]

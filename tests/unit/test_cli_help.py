@@ -96,6 +96,7 @@ BAD_INPUTS = [
     (["collect", "--url", "http://h", "--token", "t", "--all", "--timeout", "0"], 2, "above 0"),
     (["scenario", "validate", "no-such-scenario"], 2, "no-such-scenario"),
     (["scenario", "list", "--dir", "."], 2, "no scenario files"),
+    (["scenario", "schema", "--out", "/proc/nope/s.json"], 2, "cannot write /proc/nope/s.json"),
     (["qa", "--seeds", "0"], 2, "between 1 and 1000"),
     (
         ["tls", "export-ca", "ca.pem", "--state-dir", "no-such-dir"],

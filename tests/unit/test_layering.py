@@ -81,6 +81,7 @@ EXPECTED_CLIENT_API = [
     "default_trace_path",
     "iter_records",
     "open_trace",
+    "retry_totals",
     "summarize",
     "transfer_totals",
     "validate_trace",
