@@ -124,6 +124,7 @@ def test_collect_from_the_environment_writes_trace_and_summary(
     assert entry["inventory"]["findings"]["unencrypted_private_key"] == 50
     assert {"connect_s", "task_s", "download_s", "total_s"} <= set(entry["timings"])
     assert summary["counts"] == {"total": 1, "ok": 1, "failed": 0}
+    assert TOKEN not in (tmp_path / "summary.json").read_text()  # no credential in the summary
     assert fake.close.called and fake.delete.called
     assert "collected 1 of 1 endpoints" in capsys.readouterr().out
 
@@ -142,7 +143,8 @@ def test_collect_all_reports_each_failure_and_exits_1(
     }
     fake.conns.side_effect = listed_after_connect(fake.connect, conn("connected"), lost)
     fake.task.side_effect = plays(ok(task("COMPLETED")))
-    argv = ["collect", "--url", BASE, "--username", "u", "--password", "p", "--all", "--out", str(tmp_path)]
+    login = ["--username", "collector-7f3a", "--password", "pw-Secret-4b1e9c"]
+    argv = ["collect", "--url", BASE, *login, "--all", "--out", str(tmp_path)]
     assert main([*argv, "--concurrency", "2"]) == 1
     out, err = capsys.readouterr()
     assert "failed 456: connection_timeout: endpoint 456 did not connect (status timeout" in err
@@ -151,7 +153,8 @@ def test_collect_all_reports_each_failure_and_exits_1(
     assert summary["endpoints"]["456"]["status"] == "failed"
     assert summary["endpoints"][CLIENT_ID]["status"] == "ok"
     assert fake.login.call_count == 1  # one session shared by every endpoint
-    assert "p" not in {summary.get("password"), summary.get("token")}
+    text = (tmp_path / "summary.json").read_text()
+    assert "pw-Secret-4b1e9c" not in text and "1-224-abc" not in text  # neither the password nor the session
 
 
 def test_an_endpoint_the_fleet_does_not_list_fails_at_once_as_unknown_or_offline(

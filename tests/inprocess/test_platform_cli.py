@@ -1,17 +1,20 @@
-"""``tanium-sim runbook`` against a real socket: uvicorn on 127.0.0.1 with a fast simulated clock.
+"""``tanium-sim runbook`` against a real socket: uvicorn on 127.0.0.1 with a manual clock.
 
-The server's clock runs 300x faster than the wall clock, so answer delays, action steps and the one-minute
-Maximum Data Age pass in a fraction of a second; the command's own poll loop paces itself (no test sleeps).
+Simulated time moves only when the command waits: its poll loop's ``sleep`` and ``monotonic`` are the
+test's manual clock (the server's too), so answer delays, action steps and the one-minute Maximum Data
+Age pass at once and in the same order on any machine, however loaded (no wall-clock pacing).
 """
 
 from __future__ import annotations
 
-import time
+import functools
 
 import pytest
 
 from simulator.app import create_app
 from simulator.cli import main
+from simulator.cli import runbook as runbook_cli
+from simulator.clock import ManualClock
 from simulator.server import BackgroundServer
 from simulator.settings import Settings
 
@@ -19,25 +22,25 @@ pytestmark = pytest.mark.sockets
 TOKEN = "token-feedface"
 
 
-class FastClock:
-    """Simulated time that runs ``speed`` times faster than the wall clock."""
-
-    def __init__(self, speed: float, start: float = 1_795_219_200.0) -> None:
-        self.speed = speed
-        self.start = start
-        self.t0 = time.monotonic()
-
-    def now(self) -> float:
-        return self.start + (time.monotonic() - self.t0) * self.speed
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    """The server's clock, which the runbook's waits advance (and its deadline reads)."""
+    clock = ManualClock()
+    waits = functools.partial(runbook_cli.Runbook, sleep=clock.advance, monotonic=clock.now)
+    monkeypatch.setattr(runbook_cli, "Runbook", waits)
+    return clock
 
 
 def runbook(url: str, *args: str) -> list[str]:
-    return ["runbook", *args, "--url", url, "--token", TOKEN, "--poll-interval", "0.05", "--timeout", "30"]
+    # Simulated seconds: a poll every 15 s, at most 30 minutes per step.
+    return ["runbook", *args, "--url", url, "--token", TOKEN, "--poll-interval", "15", "--timeout", "1800"]
 
 
-def test_runbook_status_stop_uninstall_over_a_socket(capsys: pytest.CaptureFixture[str]) -> None:
+def test_runbook_status_stop_uninstall_over_a_socket(
+    clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
     settings = Settings(port=0, endpoints=6, seed=4, token=TOKEN)
-    app = create_app(settings, clock=FastClock(speed=300))
+    app = create_app(settings, clock=clock)
     with BackgroundServer(settings, app=app) as server:
         fleet = list(app.state.backend.fleet)
         names = [ep.hostname for ep in fleet]

@@ -483,7 +483,7 @@ async def test_cancellation_while_polling_still_closes_and_deletes(
     job = asyncio.create_task(
         collect_trace(tanium, CLIENT_ID, dest=tmp_path, poll=POLL, clock=clock, sleep=sleep)
     )
-    await asyncio.wait_for(polling.wait(), 5)
+    await asyncio.wait_for(polling.wait(), 30)  # a bound on a hang; polling starts at once
     job.cancel()
     with pytest.raises(asyncio.CancelledError):
         await job

@@ -22,7 +22,11 @@ def test_every_scenario_passes_with_the_reference_client(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     junit, report = tmp_path / "qa-junit.xml", tmp_path / "qa.json"
-    code = main(["qa", "--seeds", "2", "--endpoints", "2", "--junit", str(junit), "--json", str(report)])
+    # --request-timeout is what the hangs scenario's one hang per run costs in real time; every other
+    # answer takes milliseconds (the runner builds each trace before collecting its endpoint), so 5 s is
+    # a bound with room for a loaded machine, not a measurement.
+    argv = ["--seeds", "2", "--endpoints", "2", "--request-timeout", "5"]
+    code = main(["qa", *argv, "--junit", str(junit), "--json", str(report)])
     out = capsys.readouterr().out
     assert code == 0, out
     root = ET.parse(junit).getroot()
@@ -52,15 +56,23 @@ async def test_a_hang_ends_at_the_read_timeout_and_the_retry_recovers() -> None:
     )
     settings = Settings(port=0, endpoints=1)
     app = create_app(settings, scenario=Scenario.from_text(hang_once))
-    timeout = httpx.Timeout(0.3)
     with BackgroundServer(settings, app=app) as server:
-        async with AsyncTaniumClient(server.url, token=settings.token, timeout=timeout) as once:
+        # The hung call never gets an answer, so any read timeout ends it: a short one keeps this quick.
+        hung = httpx.Timeout(30.0, read=0.3)
+        async with AsyncTaniumClient(server.url, token=settings.token, timeout=hung) as once:
             with pytest.raises(TimeoutError_, match=r"within 0.3 s \(read timeout\)"):
                 await once.list_tasks()
         app.state.runtime.reset_faults()
-        policy = RetryPolicy(initial_s=0.01)
+        # The retry must be answered within the read timeout too: 2 s is room for a loaded machine (an
+        # empty task list takes milliseconds), and only the one hung call waits it out.
+        policy = RetryPolicy(initial_s=0.01, sleep=_no_wait)
+        timeout = httpx.Timeout(30.0, read=2.0)
         async with AsyncTaniumClient(
             server.url, token=settings.token, timeout=timeout, policy=policy
         ) as retrying:
             assert await retrying.list_tasks() == []
         assert policy.stats.retries == 1
+
+
+async def _no_wait(seconds: float) -> None:
+    """The retry's backoff, in virtual time: the test is about the read timeout, not the backoff."""

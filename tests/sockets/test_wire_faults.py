@@ -3,6 +3,8 @@ connection reset, hang -> client read timeout, truncated body, dribble; and the 
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -35,6 +37,29 @@ SCENARIO = (
 )
 
 
+class Gate:
+    """The simulator's injected sleep: it notes each wait and costs no time, except while ``held``, when
+    a wait lasts until the test calls :meth:`open` (from its thread; bounded, so a broken test ends)."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self.held = False
+        self._open = threading.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        if self.held:
+            await asyncio.to_thread(self._open.wait, 30)
+
+    def hold(self) -> None:
+        self._open.clear()
+        self.held = True
+
+    def open(self) -> None:
+        self.held = False
+        self._open.set()
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[BackgroundServer]:
     settings = Settings(
@@ -45,15 +70,18 @@ def server() -> Iterator[BackgroundServer]:
         lifecycle=Lifecycle(connect_delay_s=1, task_duration_s=1),
     )
     clock = ManualClock()
-    app = create_app(settings, clock=clock, scenario=Scenario.from_text(SCENARIO))
-    app.state.test_clock = clock
+    gate = Gate()
+    app = create_app(settings, clock=clock, scenario=Scenario.from_text(SCENARIO), sleep=gate)
+    app.state.test_clock, app.state.test_gate = clock, gate
     with BackgroundServer(settings, app=app) as srv:
         yield srv
 
 
 @pytest.fixture
 def client(server: BackgroundServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, headers={"session": server.settings.token}, timeout=5) as c:
+    # 60 s: a bound for a broken server, never a measurement; the first file request generates a trace
+    # (~2 s on an idle 2-core machine, several times that on a loaded one). The hang test sets its own.
+    with httpx.Client(base_url=server.url, headers={"session": server.settings.token}, timeout=60) as c:
         yield c
 
 
@@ -72,8 +100,8 @@ def test_connection_reset(client: httpx.Client) -> None:
 
 
 def test_hang_ends_in_a_client_timeout(client: httpx.Client) -> None:
-    with pytest.raises(httpx.ReadTimeout):
-        client.get(f"{TR}/status", timeout=httpx.Timeout(5, read=0.5))
+    with pytest.raises(httpx.ReadTimeout):  # the server never answers: any read timeout ends it
+        client.get(f"{TR}/status", timeout=httpx.Timeout(60, read=0.5))
     assert client.get(f"{TR}/status").status_code == 200
     (entry,) = journal(client, "stuck")
     assert entry["status"] is None
@@ -87,13 +115,25 @@ def test_truncated_body(client: httpx.Client) -> None:
     assert entry["bytes"] == 10
 
 
-def test_dribble_sends_the_real_answer_in_small_pieces(client: httpx.Client) -> None:
+def test_dribble_sends_the_real_answer_in_small_pieces(
+    server: BackgroundServer, client: httpx.Client
+) -> None:
+    """1-byte pieces, 15 ms apart: the server's wait between them is held until the client has read the
+    first piece on its own, so the pieces cannot merge on a slow machine (no real 15 ms gap is relied on)."""
+    gate: Gate = server.app.state.test_gate
+    before = len(gate.delays)
+    gate.hold()
     chunks = []
-    with client.stream("GET", f"{TR}/conns") as r:
-        assert r.status_code == 200
-        for chunk in r.iter_raw():
-            chunks.append(chunk)
-    assert b"".join(chunks) == b"[]" and len(chunks) == 2
+    try:
+        with client.stream("GET", f"{TR}/conns") as r:
+            assert r.status_code == 200
+            for chunk in r.iter_raw():
+                chunks.append(chunk)
+                gate.open()  # the first piece is here alone: let the rest come
+    finally:
+        gate.open()
+    assert chunks == [b"[", b"]"]
+    assert gate.delays[before:] == [0.015]  # one wait, of interval_ms, between the two pieces
 
 
 def test_truncated_evidence_download(server: BackgroundServer, client: httpx.Client) -> None:
