@@ -78,7 +78,11 @@ def _run(args: argparse.Namespace) -> int:
             trace_path=None,
             poll_interval_s=0.1,  # a local simulator answers at once; no reason to wait seconds
         )
-        outcomes, fatal = asyncio.run(collect_many(options, progress=ProgressBar()))
+        collecting = collect_many(options, progress=ProgressBar())
+        try:
+            outcomes, fatal = asyncio.run(collecting)
+        finally:
+            collecting.close()  # a Ctrl-C before the loop took it: no "never awaited" warning on exit
         summary_path = write_summary(options, outcomes, started, fatal)
         state = server.app.state.backend.state_counts()
     if fatal:
