@@ -16,6 +16,14 @@ asserted::
 
     .venv/bin/python loadtests/bench_api.py --seconds 5 --connections 32
     .venv/bin/python loadtests/bench_api.py --only connect --sim-arg=--no-journal   # one route, an option
+
+``--console`` measures what the live console costs the vendor request path instead: the same routes on
+the same simulator process, in alternating rounds with no console and with one console client (a child
+process doing what the page does: following ``/_sim/events`` as a stream, polling ``/_sim/state`` and
+``/_sim/stats`` every second, ``/_sim/faults`` every 2 s, ``/_sim/scenario`` and ``/_sim/clock`` every 5 s).
+It prints both figures per route and their ratio (target: the console costs at most 5%)::
+
+    .venv/bin/python loadtests/bench_api.py --console --seconds 4 --rounds 2
 """
 
 from __future__ import annotations
@@ -317,6 +325,163 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}"
 
 
+# --- the console's cost ----------------------------------------------------------------------------
+
+CONSOLE_ADMIN_ENV = "TANIUM_SIM_BENCH_ADMIN"  # how the console client gets the admin token (not argv)
+CONSOLE_POLLS = (  # what the page asks for, and how often (simulator/console/static/console.js)
+    (1.0, ("/_sim/state", "/_sim/stats")),  # then at least 50x what they took, at most every 10 s
+    (2.0, ("/_sim/faults",)),
+    (5.0, ("/_sim/scenario", "/_sim/clock")),
+)
+
+
+def run_console_client(url: str) -> None:
+    """A console page's traffic, until SIGTERM: the event stream (reconnecting from its last id, as the page
+    does) and the polls of :data:`CONSOLE_POLLS`. Prints ``ready`` once both are going, and at the end one
+    JSON line: events received, polls answered, errors."""
+    import signal
+    import threading
+
+    headers = {"Authorization": f"Bearer {os.environ[CONSOLE_ADMIN_ENV]}"}
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    counts = {"events": 0, "polls": 0, "errors": 0}
+    streaming = threading.Event()
+
+    def follow() -> None:
+        since = ""
+        with httpx.Client(base_url=url, headers={**headers, "Accept": "text/event-stream"}, timeout=30) as c:
+            while not stop.is_set():
+                try:
+                    with c.stream("GET", "/_sim/events" + (f"?since={since}" if since else "")) as r:
+                        for line in r.iter_lines():
+                            streaming.set()
+                            if line.startswith("id: "):
+                                since = line[4:]
+                                counts["events"] += 1
+                            if stop.is_set():
+                                return
+                except httpx.HTTPError:
+                    counts["errors"] += 1
+                    stop.wait(0.5)
+
+    threading.Thread(target=follow, daemon=True).start()
+    due = {every: 0.0 for every, _ in CONSOLE_POLLS}
+    announced = False
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
+        while not stop.is_set():
+            now = time.monotonic()
+            for every, paths in CONSOLE_POLLS:
+                if now >= due[every]:
+                    for path in paths:
+                        try:
+                            ok = c.get(path).status_code == 200
+                        except httpx.HTTPError:
+                            ok = False
+                        counts["polls" if ok else "errors"] += 1
+                    took = time.monotonic() - now
+                    due[every] = now + (min(10.0, max(every, 50 * took)) if every == 1.0 else every)
+            if not announced and streaming.is_set():
+                print("ready", flush=True)
+                announced = True
+            stop.wait(max(0.0, min(due.values()) - time.monotonic()))
+    print(json.dumps(counts), flush=True)
+
+
+@contextmanager
+def console_client(url: str, admin: str) -> Iterator[dict[str, int]]:
+    """A console client process (pinned to CPU 1, beside the load generator) for the ``with`` block; the
+    dict it yields is filled with its counts when the block ends."""
+    env = {**os.environ, CONSOLE_ADMIN_ENV: admin}
+    command = [sys.executable, str(Path(__file__).resolve()), "--console-client", url]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, cwd=ROOT, preexec_fn=_pin(1))
+    counts: dict[str, int] = {}
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != b"ready":
+            raise RuntimeError("the console client did not start")
+        yield counts
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=30)
+            counts.update(json.loads(out.decode().strip().splitlines()[-1]))
+        except (subprocess.TimeoutExpired, ValueError, IndexError):
+            proc.kill()
+            proc.wait()
+
+
+@dataclass(frozen=True)
+class ConsoleCost:
+    """One route on one simulator: its best round without a console and with one, and the CPU."""
+
+    off: LoadResult
+    on: LoadResult
+    off_cpu_us: float
+    on_cpu_us: float
+    console: dict[str, int]
+
+    @property
+    def ratio(self) -> float:
+        """Throughput with the console / without: 1.0 is no cost."""
+        return self.on.requests_s / self.off.requests_s if self.off.requests_s else float("nan")
+
+    @property
+    def cpu_ratio(self) -> float:
+        """Server CPU per vendor request, with the console / without (the console's own requests count)."""
+        return self.on_cpu_us / self.off_cpu_us if self.off_cpu_us else float("nan")
+
+
+def measure_console(sim: Server, case: Case, token: str, admin: str, args: argparse.Namespace) -> ConsoleCost:
+    """Alternate rounds of ``case`` on the simulator without and with a console client; best of each."""
+    opts: dict[str, Any] = {
+        "method": case.method,
+        "headers": {"session": token, "Content-Type": "application/json"},
+        "body": case.body,
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "client": args.client,
+    }
+    load(sim.url + case.path, **{**opts, "seconds": 1.0})  # warm up
+    offs: list[Measured] = []
+    ons: list[Measured] = []
+    seen: dict[str, int] = {"events": 0, "polls": 0, "errors": 0}
+    for _ in range(args.rounds):
+        offs.append(measured_load(sim, case.path, **opts))
+        with console_client(sim.url, admin) as counts:
+            ons.append(measured_load(sim, case.path, **opts))
+        for key in seen:
+            seen[key] += counts.get(key, 0)
+    return ConsoleCost(
+        off=max((m.load for m in offs), key=lambda r: r.requests_s),
+        on=max((m.load for m in ons), key=lambda r: r.requests_s),
+        off_cpu_us=min(m.cpu_us for m in offs),
+        on_cpu_us=min(m.cpu_us for m in ons),
+        console=seen,
+    )
+
+
+def print_console(results: dict[str, ConsoleCost]) -> None:
+    print(
+        f"{'route':22} {'console off req/s':>18} {'on req/s':>9} {'ratio':>6} {'off p99 ms':>11} "
+        f"{'on p99 ms':>10} {'errors':>7}  target on/off >= 0.95"
+    )
+    for label, r in results.items():
+        verdict = "met" if r.ratio >= 0.95 else "MISSED"
+        print(
+            f"{label:22} {r.off.requests_s:18.0f} {r.on.requests_s:9.0f} {r.ratio:6.2f} {r.off.p99_ms:11.2f} "
+            f"{r.on.p99_ms:10.2f} {r.off.errors + r.on.errors:7d}  {verdict}"
+        )
+    print("simulator CPU per vendor request (least of the rounds; the console's own requests included):")
+    print(f"{'route':22} {'console off µs':>18} {'on µs':>9} {'ratio':>6}  (on / off)   console client saw")
+    for label, r in results.items():
+        c = r.console
+        print(
+            f"{label:22} {r.off_cpu_us:18.1f} {r.on_cpu_us:9.1f} {r.cpu_ratio:6.2f}"
+            f"                {c['events']} events, {c['polls']} polls, {c['errors']} errors"
+        )
+
+
 # --- the benchmark ---------------------------------------------------------------------------------
 
 
@@ -452,20 +617,34 @@ def main(argv: list[str] | None = None) -> int:
         help="one more `tanium-sim serve` argument, e.g. --sim-arg=--no-journal (repeatable)",
     )
     parser.add_argument("--only", action="append", default=[], help="routes whose label contains this")
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="measure the live console's cost instead: each route without and with a console client, "
+        "on the same simulator",
+    )
     parser.add_argument("--serve-bare", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--console-client", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
         run_bare(args.serve_bare)
         return 0
+    if args.console_client:
+        run_console_client(args.console_client)
+        return 0
 
     token = "token-" + secrets.token_hex(16)
+    admin = secrets.token_urlsafe(16)
     print(
         f"bench_api: {machine()}; {args.connections} connections,"
         f" {args.seconds:g} s per run, best of {args.rounds}"
         + (f"; simulator with {' '.join(args.sim_arg)}" if args.sim_arg else "")
+        + ("; console off vs on, same simulator process" if args.console else "")
     )
     results: dict[str, Compared] = {}
-    with serve(simulator_command(token, args.endpoints, *args.sim_arg)) as sim:
+    costs: dict[str, ConsoleCost] = {}
+    extra = [*args.sim_arg, "--admin-token", admin]
+    with serve(simulator_command(token, args.endpoints, *extra)) as sim:
         endpoints, task_path, target = prepare(sim.url, token)
         conns = f"{TR}/conns"
 
@@ -473,7 +652,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and not any(part in label for part in args.only):
                 return
             case = Case(label, method, path, body, answer(sim.url, token, method, path, body))
-            results[label] = measure(sim, case, token, args)
+            if args.console:
+                costs[label] = measure_console(sim, case, token, admin, args)
+            else:
+                results[label] = measure(sim, case, token, args)
 
         # In this order: each step only adds connections (POST last: every connect adds a record).
         run("GET /conns", "GET", conns)
@@ -481,6 +663,14 @@ def main(argv: list[str] | None = None) -> int:
         connect_more(sim.url, token, endpoints)
         run(f"GET /conns, {len(endpoints)} listed", "GET", conns)
         run("POST /conns/connect", "POST", f"{TR}/conns/connect", json.dumps(target).encode())
+    if costs:
+        client = next(iter(costs.values())).on.client
+        print(
+            f"load generator: {client}"
+            + ("" if client == "wrk" else " (install wrk for trustworthy figures)")
+        )
+        print_console(costs)
+        return 0
     if not results:
         parser.error(f"no route matches --only {args.only}")
     client = next(iter(results.values())).sim.client

@@ -53,8 +53,9 @@ BOOL: Schema = {"type": "boolean"}
 OBJ: Schema = {"type": "object"}
 NULLABLE_STR: Schema = {"type": ["string", "null"]}
 ISO_MS: Schema = {"type": "string", "description": "ISO-8601 with milliseconds and Z"}
-# File dates: ISO strings today; docs/api.md §3 records epoch-millisecond integers from client fixtures.
-FILE_DATE: Schema = {"type": ["string", "integer"]}
+EPOCH_MS: Schema = {"type": "integer", "description": "epoch milliseconds"}
+# Always null in what the simulator sends (docs/api.md §4, §6): the public captures show null.
+NULL: Schema = {"type": "null"}
 ID_REF: Schema = obj({"id": INT}, {"name": STR})
 
 COMPONENTS: dict[str, Schema] = {
@@ -65,19 +66,19 @@ COMPONENTS: dict[str, Schema] = {
     # -- Threat Response (docs/api.md §4-§6) ----------------------------------------------------------
     "Connection": obj(
         {
-            "sessionId": NULLABLE_STR,
+            "sessionId": NULL,
             "ip": STR,
             "hostname": STR,
             "clientId": STR,
             "platform": STR,
-            "initiatedAt": INT,
+            "initiatedAt": EPOCH_MS,
             "status": {"type": "string", "enum": ["waiting", "connected", "disconnected", "timeout"]},
             "message": STR,
             "userId": STR,
             "personaId": INT,
             "id": STR,
         },
-        {"eid": STR, "connectedAt": INT, "hasTools": BOOL},
+        {"eid": STR, "connectedAt": EPOCH_MS, "hasTools": BOOL},
     ),
     "TaskMetadata": obj({"connection": STR, "paths": array(STR), "compress": STR}),
     "TaskInfo": obj(
@@ -139,7 +140,7 @@ COMPONENTS: dict[str, Schema] = {
             "last_modified_by_proc": STR,
             "tags": STR,
             "comments": STR,
-            "username": NULLABLE_STR,
+            "username": NULL,
         },
     ),
     "FileEntry": obj(
@@ -147,9 +148,9 @@ COMPONENTS: dict[str, Schema] = {
             "name": STR,
             "size": INT,
             "type": {"type": "string", "enum": ["FILE", "DIRECTORY"]},
-            "createdDate": FILE_DATE,
-            "modifiedDate": FILE_DATE,
-            "permissions": {"type": ["integer", "string"]},
+            "createdDate": EPOCH_MS,
+            "modifiedDate": EPOCH_MS,
+            "permissions": {"type": "integer", "minimum": 0, "description": "mode bits: 438 = 0o666"},
         },
         {"path": STR, "canonicalPath": STR},
     ),
@@ -216,6 +217,15 @@ COMPONENTS: dict[str, Schema] = {
     "FaultRule": obj({"name": STR, "match": OBJ, "fault": obj({"type": STR})}),
 }
 
+# One page of system_status: the page's rows, then exactly one cache-info element (docs/api.md §2).
+SYSTEM_STATUS_PAGE: Schema = {
+    **array({"oneOf": [ref("SystemStatusRow"), ref("CacheInfo")]}),
+    "contains": ref("CacheInfo"),
+    "minContains": 1,
+    "maxContains": 1,
+}
+# What file/info and file/list answers share beside their entries (docs/api.md §3).
+FILE_ANSWER: dict[str, Schema] = {"sessionId": STR, "cid": STR, "path": STR}
 RESULT_DATA = obj({"now": STR, "max_available_age": STR, "result_sets": array(ref("ResultSet"))})
 SESSION_BODY = obj({"session": STR})
 EMPTY = {"type": "object", "maxProperties": 0}
@@ -270,15 +280,13 @@ SHAPES: dict[str, OperationShape] = {
     "validate": OperationShape(data(SESSION_BODY), request=SESSION_BODY),
     "logout": OperationShape(EMPTY, request=SESSION_BODY),
     "current": OperationShape(
-        data(obj({"id": {"type": ["string", "integer"]}, "name": STR}, {"domain": STR, "via": STR})),
+        data(obj({"id": INT, "name": STR}, {"domain": STR, "via": STR})),
         session=True,
     ),
     "auth": OperationShape(None, media_type="text/plain"),  # Basic credentials -> the session string
     "console_config": OperationShape(obj({"serverVersion": STR})),
     # discovery
-    "system_status": OperationShape(
-        data(array({"anyOf": [ref("SystemStatusRow"), ref("CacheInfo")]})), tanium_options=True, errors=(400,)
-    ),
+    "system_status": OperationShape(data(SYSTEM_STATUS_PAGE), tanium_options=True, errors=(400,)),
     "dec_endpoints": OperationShape(
         data(array(ref("DecEndpoint"))),
         query=(Param("hostname", STR), Param("ip", STR), Param("clientId", STR), *PAGE),
@@ -336,8 +344,8 @@ SHAPES: dict[str, OperationShape] = {
     "request_file": OperationShape(
         obj({"taskInfo": ref("TaskInfo"), "status": STR}), request=obj({"path": STR})
     ),
-    "file_info": OperationShape(obj({"info": ref("FileEntry")}), errors=(400,)),
-    "file_list": OperationShape(obj({"entries": array(ref("FileEntry"))}), errors=(400,)),
+    "file_info": OperationShape(obj({**FILE_ANSWER, "info": ref("FileEntry")}), errors=(400,)),
+    "file_list": OperationShape(obj({**FILE_ANSWER, "entries": array(ref("FileEntry"))}), errors=(400,)),
     "get_task": OperationShape(data(ref("Task"))),
     "list_tasks": OperationShape(data(array(ref("Task")))),
     "list_evidence": OperationShape(
@@ -506,6 +514,10 @@ SHAPES: dict[str, OperationShape] = {
         response_headers=("Content-Disposition",),
         query=(Param("scan", {"type": "integer", "minimum": 1}, "a past scan (default: the current one)"),),
         errors=(400,),
+    ),
+    # 404: serve was started without --qa-report, or the file is gone
+    "sim_qa_report": OperationShape(
+        None, media_type="text/html", response_headers=("Content-Disposition",), errors=(404,)
     ),
 }
 

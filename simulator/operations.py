@@ -108,6 +108,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("sim_scenarios", "GET", "/_sim/scenarios", auth=False),
     Operation("sim_endpoint_history", "GET", "/_sim/endpoints/{client_id}/history", auth=False),
     Operation("sim_endpoint_trace", "GET", "/_sim/endpoints/{client_id}/trace", auth=False),
+    Operation("sim_qa_report", "GET", "/_sim/qa-report", auth=False),  # serve --qa-report FILE
 )
 
 # What fault rules and latency can name: every operation outside the control namespace.

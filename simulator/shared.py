@@ -78,6 +78,17 @@ redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
 return redis.call('INCRBY', KEYS[2], #ARGV - 1)
 """
 
+# The journal entries after a cursor, read where they lie (entry number n sits at list index
+# n - first, first = total - length + 1): returns {total, the first entry's number, the entries}.
+_SINCE = """
+local total = tonumber(redis.call('GET', KEYS[2]) or '0')
+local length = redis.call('LLEN', KEYS[1])
+local first = total - length + 1
+local start = math.max(0, tonumber(ARGV[1]) - first + 1)
+if start >= length or tonumber(ARGV[2]) < 1 then return {total, 0, {}} end
+return {total, first + start, redis.call('LRANGE', KEYS[1], start, start + tonumber(ARGV[2]) - 1)}
+"""
+
 _PUBLISH_IF_ABSENT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
@@ -218,6 +229,7 @@ class SharedControl:
         self.consider_script = self.client.register_script(_CONSIDER)
         self.fire_script = self.client.register_script(_FIRE)
         self.append_script = self.client.register_script(_APPEND)
+        self.since_script = self.client.register_script(_SINCE)
         self.publish_script = self.client.register_script(_PUBLISH_IF_ABSENT)
         self.version = 0
         self.epoch = 0
@@ -384,9 +396,24 @@ class SharedJournal(Journal):
             self._entries.append(JournalEntry(first + i, *orjson.loads(raw)))
         return super().query(**filters)
 
+    def read_since(self, cursor: int, limit: int) -> tuple[list[JournalEntry], int]:
+        """:meth:`Journal.read_since` on the shared list: one server-side script reads only the entries
+        after ``cursor`` (never the whole list); the newest number is the world's total, which starts
+        from 1 again after a clear."""
+        self.flush()
+        try:
+            total, first, raws = self.shared.run(
+                self.shared.since_script, [self._list, self._total], [cursor, limit]
+            )
+        except redis.RedisError as exc:
+            raise _unavailable(exc) from exc
+        entries = [JournalEntry(int(first) + i, *orjson.loads(raw)) for i, raw in enumerate(raws)]
+        return entries, int(total)
+
     def clear(self) -> None:
         self._pending.clear()
         self.shared.call(lambda c: c.delete(self._list, self._total))
+        self.epoch += 1
 
 
 class SharedMetrics(Metrics):

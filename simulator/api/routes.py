@@ -95,6 +95,7 @@ HANDLERS: dict[str, Handler] = {
     "sim_scenarios": console.scenarios,
     "sim_endpoint_history": console.endpoint_history,
     "sim_endpoint_trace": console.endpoint_trace,
+    "sim_qa_report": console.qa_report,
 }
 
 

@@ -19,7 +19,7 @@ from simulator.api.admin import require_admin, runtime
 from simulator.api.http import JSONResponse, backend, query_int
 from simulator.errors import BadRequest
 from simulator.ids import parse_id
-from simulator.journal import JournalEntry
+from simulator.journal import Journal, JournalEntry
 
 WINDOW_S = 300  # the rates chart covers the last five minutes ...
 BUCKET_S = 10  # ... in ten-second steps
@@ -42,19 +42,123 @@ def rates(entries: list[JournalEntry], *, now: float, window_s: int, bucket_s: i
     count = max(1, window_s // bucket_s)
     start = now - count * bucket_s
     ops: dict[str, dict[str, Any]] = {}
-    for entry in entries:
-        if entry.at < start:
+    series: dict[str, tuple[list[int], list[int]]] = {}  # operation -> (requests, errors): the hot loop
+    last = count - 1
+    for entry in entries:  # up to the journal's capacity every poll: kept lean (failed() inlined)
+        at = entry.at
+        if at < start:
             continue
-        slot = min(count - 1, int((entry.at - start) // bucket_s))
-        row = ops.get(entry.operation)
+        slot = int((at - start) // bucket_s)
+        if slot > last:
+            slot = last
+        row = series.get(entry.operation)
         if row is None:
-            row = ops[entry.operation] = {"requests": [0] * count, "errors": [0] * count}
-        row["requests"][slot] += 1
-        if failed(entry):
-            row["errors"][slot] += 1
-    for row in ops.values():
-        row["total"], row["error_total"] = sum(row["requests"]), sum(row["errors"])
+            row = series[entry.operation] = ([0] * count, [0] * count)
+            ops[entry.operation] = {"requests": row[0], "errors": row[1]}
+        row[0][slot] += 1
+        status = entry.status
+        if status is None or status >= 400:
+            row[1][slot] += 1
+    for totals in ops.values():
+        totals["total"], totals["error_total"] = sum(totals["requests"]), sum(totals["errors"])
     return {"start": start, "now": now, "window_s": count * bucket_s, "bucket_s": bucket_s, "operations": ops}
+
+
+KEEP_S = 3600  # per-second counts kept for the rates: an hour (a longer window knows nothing older)
+READ_BATCH = 10_000
+
+
+class RateCounter:
+    """Requests and errors per operation and second, fed from the journal by :meth:`Journal.read_since`:
+    each poll of ``/_sim/stats`` counts only the entries since the last one (not the whole journal again),
+    and the counts outlive the journal's ring, so the chart covers its window even when the ring holds
+    only the last seconds of a load test. ``known_since`` is the start of what is counted: the first entry
+    counted, or the first after entries the ring dropped before a poll saw them.
+
+    >>> journal = Journal()
+    >>> for at, status in ((92.5, 200), (96.2, 503), (99.9, 200)):
+    ...     journal.record(method="GET", path="/t", operation="get_task", status=status, at=at)
+    >>> counter = RateCounter()
+    >>> row = counter.window(journal, now=100.0, window_s=10, bucket_s=5)["operations"]["get_task"]
+    >>> row["requests"], row["errors"], counter.cursor
+    ([1, 2], [0, 1], 3)
+    """
+
+    def __init__(self) -> None:
+        self.cursor = 0
+        self.epoch = -1
+        self.known_since: float | None = None
+        self.seconds: dict[int, dict[str, list[int]]] = {}
+
+    def _reset(self, epoch: int) -> None:
+        self.cursor, self.epoch, self.known_since = 0, epoch, None
+        self.seconds.clear()
+
+    def update(self, journal: Journal, now: float) -> None:
+        """Count the entries since the last update (from scratch after a clear)."""
+        if journal.epoch != self.epoch:
+            self._reset(journal.epoch)
+        for _ in range(max(1, journal.capacity // READ_BATCH) + 1):
+            entries, newest = journal.read_since(self.cursor, READ_BATCH)
+            if newest < self.cursor:  # a shared journal cleared by another process: numbers from 1 again
+                self._reset(journal.epoch)
+                continue
+            if not entries:
+                break
+            if entries[0].seq != self.cursor + 1 or self.known_since is None:  # first, or entries dropped
+                self.known_since = entries[0].at
+                if self.seconds:
+                    self.seconds.clear()  # counts with a hole in them would read as a quiet moment
+            seconds = self.seconds
+            for entry in entries:  # the hot loop: every request once
+                second = int(entry.at)
+                row = seconds.get(second)
+                if row is None:
+                    row = seconds[second] = {}
+                counts = row.get(entry.operation)
+                if counts is None:
+                    counts = row[entry.operation] = [0, 0]
+                counts[0] += 1
+                status = entry.status
+                if status is None or status >= 400:
+                    counts[1] += 1
+            self.cursor = entries[-1].seq
+        oldest = int(now) - KEEP_S
+        for second in [sec for sec in self.seconds if sec < oldest]:
+            del self.seconds[second]
+
+    def window(self, journal: Journal, *, now: float, window_s: int, bucket_s: int) -> dict[str, Any]:
+        """:func:`rates` over the counts (entries counted by the second they started in)."""
+        self.update(journal, now)
+        count = max(1, window_s // bucket_s)
+        start = now - count * bucket_s
+        ops: dict[str, dict[str, Any]] = {}
+        for second, row in self.seconds.items():
+            if second < start - 1 or second > now:
+                continue
+            slot = min(count - 1, max(0, int((second - start) // bucket_s)))
+            for operation, (requests, errors) in row.items():
+                series = ops.get(operation)
+                if series is None:
+                    series = ops[operation] = {"requests": [0] * count, "errors": [0] * count}
+                series["requests"][slot] += requests
+                series["errors"][slot] += errors
+        for series in ops.values():
+            series["total"], series["error_total"] = sum(series["requests"]), sum(series["errors"])
+        return {
+            "start": start,
+            "now": now,
+            "window_s": count * bucket_s,
+            "bucket_s": bucket_s,
+            "operations": ops,
+        }
+
+
+def _counter(request: Request) -> RateCounter:
+    counter: RateCounter | None = getattr(request.app.state, "console_rates", None)
+    if counter is None:
+        counter = request.app.state.console_rates = RateCounter()
+    return counter
 
 
 async def stats(request: Request) -> Response:
@@ -67,13 +171,13 @@ async def stats(request: Request) -> Response:
         raise BadRequest(f"window_s / bucket_s must be at most {MAX_BUCKETS} steps")
     rt = runtime(request)
     journal = rt.journal
-    entries = journal.query()
-    doc = rates(entries, now=rt.clock.now(), window_s=window_s, bucket_s=bucket_s)
+    counter = _counter(request)
+    doc = counter.window(journal, now=rt.clock.now(), window_s=window_s, bucket_s=bucket_s)
     doc["journal"] = {
         "enabled": journal.enabled,
         "capacity": journal.capacity,
-        "last_seq": entries[-1].seq if entries else 0,
-        "oldest_at": entries[0].at if entries else None,  # rates before it are not known (the ring wrapped)
+        "last_seq": counter.cursor,
+        "oldest_at": counter.known_since,  # rates before it are not known (before the first poll, or a gap)
     }
     doc["evidence_bytes"] = backend(request).evidence_bytes()
     return JSONResponse(doc)
@@ -151,4 +255,4 @@ async def endpoint_trace(request: Request) -> Response:
     )
 
 
-__all__ = ["endpoint_history", "endpoint_trace", "failed", "rates", "scenarios", "stats"]
+__all__ = ["RateCounter", "endpoint_history", "endpoint_trace", "failed", "rates", "scenarios", "stats"]

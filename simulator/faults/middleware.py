@@ -37,6 +37,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 THROTTLED = frozenset({"download_evidence"})
 MAX_PEEK_BYTES = 64 << 10  # connect bodies are tiny; never buffer more than this to find a clientId
+# The longest clientId connect accepts (simulator/state/backend.py TARGET_MAX_CHARS): a peeked one is cut
+# just past it, so a journal of refused 60 KiB clientIds holds 256 characters each, not 60 KiB.
+MAX_CLIENT_ID_CHARS = 255
 
 
 class Resolved(NamedTuple):
@@ -104,7 +107,8 @@ class FaultMiddleware:
         rules, journal, metrics = rt.rules, rt.journal, rt.metrics
         # Who the request is about: the journal and clientId-matching rules need it; nothing else does.
         client_id = None
-        if journal.enabled or (rules.states and rules.needs_client_id):
+        wants_client_id = journal.enabled or (rules.states and rules.needs_client_id)
+        if wants_client_id:
             client_id = self._client_id_from_params(resolved.params)
         started = rt.clock.now() if journal.enabled else 0.0
         firing: Firing | None = None
@@ -113,9 +117,9 @@ class FaultMiddleware:
         delay = 0.0
         metrics.in_flight += 1
         try:
+            if wants_client_id and operation == "connect":  # named in the body: {"target": {"clientId"}}
+                client_id, receive = await _peek_connect_client_id(receive)
             if rules.states:
-                if rules.needs_client_id and operation == "connect":
-                    client_id, receive = await _peek_connect_client_id(receive)
                 headers: dict[str, str] = {}
                 if rules.needs_headers:
                     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -325,7 +329,7 @@ async def _peek_connect_client_id(receive: Receive) -> tuple[str | None, Receive
     try:
         target = orjson.loads(body).get("target") if body else None
         if isinstance(target, dict) and isinstance(target.get("clientId"), str | int):
-            client_id = str(target["clientId"]).strip()
+            client_id = str(target["clientId"]).strip()[: MAX_CLIENT_ID_CHARS + 1]  # longer: refused (400)
     except (orjson.JSONDecodeError, AttributeError):
         pass
     pending = list(messages)

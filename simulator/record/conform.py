@@ -48,6 +48,10 @@ from simulator.record.har import Exchange
 DEFAULT_MAX_POLLS = 60
 DEFAULT_POLL_INTERVAL_S = 0.5
 DEFAULT_ENDPOINTS = 25
+# Listing the target's fleet: rows per system_status page (the simulator's default page), and at most
+# this many pages (a million endpoints).
+TARGET_PAGE_ROWS = 500
+MAX_TARGET_PAGES = 2_000
 REPORT_FORMAT = "tanium-sim-conformance"
 REPORT_VERSION = 1
 # JSON answers larger than this are compared by status and content type only (a stray huge listing).
@@ -584,12 +588,36 @@ class _Replay:
         return clients[value]
 
     async def _list_target_clients(self) -> list[str]:
-        try:
-            r = await self.target.client.get("/api/v2/system_status", headers={"session": self.target.token})
-            rows = r.json().get("data", []) if r.status_code == 200 else []
-        except (httpx.HTTPError, ValueError, AttributeError):
-            return []
-        return [str(row["computer_id"]) for row in rows if isinstance(row, dict) and "computer_id" in row]
+        """Every clientId the target's ``system_status`` lists, page by page: ``tanium-options``
+        ``row_start``/``row_count`` (and the ``cache_id`` its first page named), until the cache-info
+        element's ``filtered_row_count`` is reached (simulator/api/platform.py pages the same way: a
+        request without options gets only the first page). A page that fails ends the listing."""
+        clients: list[str] = []
+        seen: set[str] = set()
+        options: dict[str, Any] = {"row_start": 0, "row_count": TARGET_PAGE_ROWS}
+        for _ in range(MAX_TARGET_PAGES):
+            headers = {"session": self.target.token, "tanium-options": json.dumps(options)}
+            try:
+                r = await self.target.client.get("/api/v2/system_status", headers=headers)
+                rows = r.json().get("data", []) if r.status_code == 200 else []
+            except (httpx.HTTPError, ValueError, AttributeError):
+                break
+            if not isinstance(rows, list):
+                break
+            page = [str(row["computer_id"]) for row in rows if isinstance(row, dict) and "computer_id" in row]
+            fresh = [c for c in page if c not in seen]
+            if not fresh:  # an empty page, or a server that ignores row_start: the listing is complete
+                break
+            clients += fresh
+            seen.update(fresh)
+            info = next((row for row in reversed(rows) if isinstance(row, dict) and "cache_id" in row), {})
+            total = info.get("filtered_row_count")
+            options["row_start"] += len(page)
+            if isinstance(info.get("cache_id"), int):
+                options["cache_id"] = info["cache_id"]
+            if not isinstance(total, int) or options["row_start"] >= total:
+                break
+        return clients
 
     async def _body(self, value: Any, key: str | None = None) -> Any:
         """A recorded JSON request body with the target's ids in it."""

@@ -6,17 +6,33 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from simulator.server import BackgroundServer
+from simulator.settings import Settings
 from tests.browser.conftest import ADMIN, TOKEN, Visit
 
 pytestmark = [pytest.mark.sockets, pytest.mark.browser]
 TR = "/plugin/products/threat-response/api/v1"
 CHANGE_S = 2.0  # what the issue allows the page to show a change in
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[BackgroundServer]:
+    """The console's simulator, started as ``serve --qa-report FILE`` would: the page links the heatmap."""
+    from simulator.qa.html import write_html
+    from simulator.qa.runner import EndpointResult, MatrixResult, RunResult
+
+    run = RunResult("baseline", 7, "in-process", [EndpointResult("101", "default", "success", True)])
+    report = tmp_path / "qa.html"
+    write_html(MatrixResult("reference", 1, (7,), [run]), report)
+    settings = Settings(port=0, endpoints=4, seed=7, token=TOKEN, admin_token=ADMIN, qa_report=str(report))
+    with BackgroundServer(settings) as running:
+        yield running
 
 
 def _expect() -> object:
@@ -143,3 +159,22 @@ def test_the_fleet_search_opens_an_endpoint_and_downloads_its_trace(
     download = downloading.value
     assert download.suggested_filename.startswith(f"{target['hostname']}-scan1-")
     assert Path(download.path()).read_bytes() == trace
+
+
+def test_the_qa_report_link_downloads_the_heatmap_with_the_token(
+    visit: Visit, server: BackgroundServer
+) -> None:
+    expect = _expect()
+    page = visit.page
+    visit.sign_in()
+    link = page.locator("#qa-report")
+    expect(link).to_be_visible()  # type: ignore[attr-defined]
+    with (
+        page.expect_request(lambda r: r.url.endswith("/_sim/qa-report")) as asked,
+        page.expect_download() as downloading,
+    ):
+        link.click()
+    assert asked.value.headers["authorization"] == f"Bearer {ADMIN}"  # a header, never the URL
+    download = downloading.value
+    assert download.suggested_filename == "qa.html"
+    assert Path(download.path()).read_bytes() == Path(server.settings.qa_report).read_bytes()

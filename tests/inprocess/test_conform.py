@@ -14,10 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from simulator.cli import main
-from simulator.record.conform import ConformReport, Target, conform, recorded_fleet_size, simulator_target
+from simulator.record.conform import (
+    ConformReport,
+    Target,
+    _Replay,
+    conform,
+    recorded_fleet_size,
+    simulator_target,
+)
 from simulator.record.har import read_har
 from tests.conform_helpers import edit_har, entries_of, record_login_session, record_session
 
@@ -96,6 +104,35 @@ def test_a_session_that_starts_with_connect_gets_one_of_the_targets_endpoints(
     edited = tmp_path / "no-listing.har"
     edited.write_text(json.dumps(doc))
     assert found(run(edited, seed=0)) == []
+
+
+def test_the_targets_clients_are_listed_past_the_first_system_status_page() -> None:
+    """A target fleet over two pages of system_status: every clientId is known, so a recorded clientId
+    the target has (past the first 500 rows too) is kept, not swapped for another endpoint."""
+    fleet_size = 1_234
+
+    async def go() -> tuple[list[str], list[str], list[int], str]:
+        async with simulator_target(SEED, fleet_size) as target:
+            dec = await target.client.get(
+                "/plugin/products/dec/v1/endpoints?limit=5000", headers={"session": target.token}
+            )
+            fleet = [e["clientId"] for e in dec.json()["data"]]
+            starts: list[int] = []
+
+            async def seen(request: httpx.Request) -> None:
+                if request.url.path.endswith("/system_status"):
+                    starts.append(json.loads(request.headers["tanium-options"])["row_start"])
+
+            target.client.event_hooks["request"].append(seen)
+            replay = _Replay(target, ConformReport(target={}), max_polls=1, poll_interval_s=0.0)
+            mapped = await replay.client_id(fleet[-1])  # lists the target's fleet once
+            return fleet, replay._target_clients or [], starts, mapped
+
+    fleet, listed, starts, mapped = asyncio.run(go())
+    assert len(fleet) == fleet_size
+    assert listed == fleet  # every page, in order, none twice
+    assert starts == [0, 500, 1000]
+    assert mapped == fleet[-1]  # on the third page: the target's own endpoint
 
 
 def test_a_recorded_login_is_replayed_with_the_targets_credentials(tmp_path: Path) -> None:

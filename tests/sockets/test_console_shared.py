@@ -10,6 +10,9 @@ import time
 import httpx
 import pytest
 
+from simulator.console.events import read_since
+from simulator.shared import SharedControl, SharedJournal
+from simulator.state.redis_store import RedisStore
 from tests.serve_process import serve_process
 
 pytestmark = [pytest.mark.sockets, pytest.mark.redis]
@@ -67,3 +70,34 @@ def test_the_event_stream_carries_every_workers_requests(redis_url: str) -> None
         statuses = [e for e in seen if e["operation"] == "module_status"]
         assert len(statuses) == REQUESTS, seen
         assert [e["seq"] for e in seen] == sorted({int(str(e["seq"])) for e in seen})  # no repeats, in order
+
+
+def test_a_shared_journal_reads_only_the_entries_after_the_cursor(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One script on Redis reads the entries after the cursor where they lie in the capped list: the
+    same entries as the whole-list read, never the whole list; a clear numbers from 1 again."""
+    store = RedisStore.from_url(redis_url, prefix="since")
+    try:
+        journal = SharedJournal(SharedControl(store), capacity=5, flush_s=0)
+        for i in range(8):  # the list keeps 4..8
+            journal.record(method="GET", path=f"/x/{i}", operation="get_task", status=200, client_id=str(i))
+        for cursor in range(0, 10):
+            for limit in (1, 2, 100):
+                expected = journal.query(since=cursor)[:limit]
+                assert journal.read_since(cursor, limit) == (expected, 8), (cursor, limit)
+        assert [e.client_id for e in journal.read_since(5, 2)[0]] == ["5", "6"]
+
+        def whole_list() -> None:
+            raise AssertionError("read the whole journal list")
+
+        monkeypatch.setattr(journal, "_read", whole_list)
+        assert [e.seq for e in read_since(journal, 6)[0]] == [7, 8]
+        monkeypatch.undo()
+        journal.clear()
+        journal.record(method="GET", path="/y", operation="connect", status=200)
+        assert [(e.seq, e.path) for e in journal.read_since(0, 10)[0]] == [(1, "/y")]
+        entries, cursor, cleared = read_since(journal, 8)  # the stream's cursor is past the new numbers
+        assert ([e.path for e in entries], cursor, cleared) == (["/y"], 1, True)
+    finally:
+        store.close()

@@ -7,6 +7,8 @@
 (() => {
   const TOKEN_KEY = "tanium-sim.admin-token";
   const NOW_EVERY_MS = 1000;
+  const NOW_AT_MOST_MS = 10000;
+  const NOW_COST_SHARE = 50; // wait 50x what the last refresh took: counting a huge world costs the server ~2%
   const FAULTS_EVERY_MS = 2000;
   const SCENARIO_EVERY_MS = 5000;
   const JOURNAL_KEEP = 1000;
@@ -121,7 +123,7 @@
     $("app").hidden = false;
     $("forget-token").hidden = false;
     $("login-error").textContent = "";
-    every(NOW_EVERY_MS, refreshNow);
+    refreshNowAdaptive();
     every(FAULTS_EVERY_MS, refreshFaults);
     every(SCENARIO_EVERY_MS, refreshScenario);
     loadScenarios();
@@ -130,6 +132,18 @@
   }
 
   // --- now -----------------------------------------------------------------------------------------
+  // The counts scan the whole store: on a world of 100,000 connections that is tens of milliseconds, so the
+  // next refresh waits at least NOW_COST_SHARE times what this one took (every second on a usual world).
+  let nowLoop = 0; // a new loop per start(): a refresh still in flight from before a sign-out ends its own
+  function refreshNowAdaptive(loop = ++nowLoop) {
+    const started = performance.now();
+    refreshNow().finally(() => {
+      if (!token || loop !== nowLoop) return;
+      const wait = Math.min(NOW_AT_MOST_MS, Math.max(NOW_EVERY_MS, NOW_COST_SHARE * (performance.now() - started)));
+      timers.push(setTimeout(() => refreshNowAdaptive(loop), wait));
+    });
+  }
+
   async function refreshNow() {
     try {
       const [state, stats] = await Promise.all([getJSON("/_sim/state"), getJSON("/_sim/stats")]);
@@ -255,6 +269,10 @@
       $("journal-note").textContent = hello.enabled
         ? "Newest first; the journal keeps the last " + hello.capacity + " requests."
         : "The journal is off (serve --no-journal): nothing to show.";
+    } else if (kind === "skipped") {
+      journal.skipped = (journal.skipped || 0) + JSON.parse(data).count;
+      $("journal-note").textContent = "Busy: " + journal.skipped + " requests not streamed (the live journal " +
+        "sends at most 500 a second, the newest first); GET /_sim/requests lists them while the journal holds them.";
     } else if (kind === "reset") {
       journal.entries = [];
       journal.cursor = JSON.parse(data).cursor;
@@ -477,6 +495,23 @@
     } catch (e) { $("endpoint-title").textContent = shownEndpoint + ": " + e.message; }
   }
 
+  // The QA heatmap of `serve --qa-report FILE`: fetched with the token header, saved from a local blob
+  // link (a plain link would carry no token; the report's inline style needs its own page, not a tab of
+  // this one's policy).
+  async function downloadQaReport(event) {
+    event.preventDefault();
+    const link = $("qa-report");
+    try {
+      const url = URL.createObjectURL(await (await api("/_sim/qa-report")).blob());
+      const save = el("a", { href: url, download: "qa.html" });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      link.title = "";
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (e) { link.title = e.message; }
+  }
+
   // --- wiring ----------------------------------------------------------------------------------------
   document.addEventListener("DOMContentLoaded", () => {
     $("login-form").addEventListener("submit", (event) => { event.preventDefault(); signIn($("token-input").value.trim()); });
@@ -500,6 +535,7 @@
     $("fleet-next").addEventListener("click", () => { if (fleet.offset + FLEET_PAGE < fleet.total) { fleet.offset += FLEET_PAGE; loadFleet(); } });
     $("endpoint-close").addEventListener("click", () => { $("endpoint").hidden = true; shownEndpoint = null; });
     $("trace-download").addEventListener("click", downloadTrace);
+    $("qa-report").addEventListener("click", downloadQaReport);
     if (token) start(); else signOut("");
   });
 })();
