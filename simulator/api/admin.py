@@ -19,7 +19,6 @@ from simulator.faults.spec import SpecError
 from simulator.ids import parse_id
 from simulator.operations import OPERATIONS, VENDOR_OPERATIONS
 
-
 FUTURE_SCANS = 10  # how far ahead of an endpoint's current scan GET .../manifest?scan= may look
 
 
