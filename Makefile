@@ -6,7 +6,7 @@ SIM    := $(VENV)/bin/tanium-sim
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: install install-redis install-chromium run serve test check qa qa-teeth loadtest loadtest-screenshot loadtest-distributed bench screenshots clean
+.PHONY: install install-redis install-chromium run serve test check mutate mutate-sample qa qa-teeth loadtest loadtest-screenshot loadtest-distributed bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,16 @@ check: $(STAMP)  ## formatting, lint and types
 	$(VENV)/bin/ruff format --check simulator client tests loadtests
 	$(VENV)/bin/ruff check simulator client tests loadtests
 	$(VENV)/bin/mypy
+
+# Mutation testing (docs/testing.md): mutmut on each core module against the fast tests that exercise it,
+# in mutants/<module>/ (results kept between runs). make mutate MODULE=backend (or "backend rules") for some.
+MODULE ?=
+
+mutate: $(STAMP)  ## mutmut on the core modules (MODULE=name for one); killed/total per module
+	$(PY) tests/mutate.py $(MODULE) $(ARGS)
+
+mutate-sample: $(STAMP)  ## the small fixed mutation sample CI can afford (zipcrypto, evidence, sessions)
+	$(PY) tests/mutate.py --sample $(ARGS)
 
 # The CI-sized fault matrix; the full one (docs/qa.md): make qa QA_SEEDS=10 QA_ENDPOINTS=20
 # Against a running `serve --clock manual` (any --workers/--store, docs/scaling.md):
@@ -130,4 +140,4 @@ bench: $(STAMP)  ## every loadtests/bench_*.py; figures, machine, date and comma
 	$(PY) loadtests/bench_all.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reports
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reports mutants
