@@ -245,6 +245,9 @@ def listen(host: str, port: int) -> list[socket.socket]:
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # as asyncio: one family each
             sock.bind(address)
+            # Listening from now on: a client that connects after the announcement and before a worker's
+            # loop accepts waits in the backlog instead of being refused (uvicorn sets its own backlog later).
+            sock.listen(socket.SOMAXCONN)
             sock.set_inheritable(True)  # --workers: the worker processes serve it too
     except OSError as exc:
         for sock in sockets:

@@ -48,3 +48,18 @@ def test_a_host_name_that_does_not_resolve_is_one_sentence_and_exit_1() -> None:
     assert done.stderr.startswith("tanium-sim: the --host no-such-host.invalid cannot be resolved (")
     assert done.stderr.endswith("); pass an address or a name this machine knows, e.g. --host 127.0.0.1\n")
     assert done.stdout == ""
+
+
+def test_the_sockets_serve_announces_already_accept_connections() -> None:
+    """A client that connects between the announcement line and a worker's first accept waits in the backlog
+    (with ``--workers`` the workers start after the line is printed); it is never refused."""
+    from simulator.cli.serve import listen
+
+    sockets = listen("127.0.0.1", 0)
+    try:
+        port = sockets[0].getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # nobody has accepted yet: the kernel completed the handshake from the backlog
+    finally:
+        for sock in sockets:
+            sock.close()
