@@ -46,8 +46,11 @@ run: $(STAMP)  ## the main job end to end: simulator + collect every endpoint + 
 serve: $(STAMP)  ## run the simulator in the foreground (ARGS="--endpoints 100 --seed 7")
 	$(SIM) serve $(ARGS)
 
-test: $(STAMP)  ## the whole test suite
-	$(PY) -m pytest $(ARGS)
+# The tests run in TEST_WORKERS processes (pytest-xdist; "auto": one per core, 0: in this process alone).
+TEST_WORKERS ?= auto
+
+test: $(STAMP)  ## the whole test suite, spread over the cores (TEST_WORKERS=0 for one process)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(ARGS)
 
 check: $(STAMP)  ## formatting, lint and types
 	$(VENV)/bin/ruff format --check simulator client tests loadtests
