@@ -5,6 +5,7 @@ usage and 1 for run-time failures, and never a traceback. In-process, through ``
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,16 @@ def test_help_has_a_description_and_an_example(path: str, capsys: pytest.Capture
     assert "\n" not in description  # off a terminal, nothing is wrapped at 80 columns
     examples = out.split("examples:\n", 1)[1].splitlines()
     assert examples and all(line.startswith("  tanium-sim ") or "tanium-sim " in line for line in examples)
+
+
+def test_no_help_text_points_outside_the_repository(capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's clone has no ``../shared``: help texts name docs/ files that exist, never the source notes."""
+    root = Path(__file__).resolve().parents[2]
+    for path in ["", *PATHS]:
+        _, out, _ = run([*path.split(), "--help"], capsys)
+        assert "../shared" not in out and "spec §" not in out, path
+        for doc in re.findall(r"docs/[\w./-]+\.md", out):
+            assert (root / doc).is_file(), f"tanium-sim {path} --help names {doc}, which does not exist"
 
 
 def test_runbook_steps_have_their_own_help(capsys: pytest.CaptureFixture[str]) -> None:
