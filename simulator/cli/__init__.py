@@ -16,6 +16,7 @@ errors (bad arguments, bad files); either way one sentence on stderr, never a tr
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -130,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"tanium-sim: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `tanium-sim ... | head`: the reader has what it wanted; stop as quietly as cat
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so flushing stdout at exit cannot complain again
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer cut off by its reader
     except OSError as exc:  # a file or folder the job needed went missing or is not writable
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"tanium-sim: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -97,3 +97,26 @@ def test_validate_a_missing_file_is_one_line(tmp_path: Path, capsys: pytest.Capt
     code, out, err = run(["scenario", "validate", str(missing)], capsys)
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and err.startswith("tanium-sim: ") and str(missing) in err
+
+
+def test_a_reader_that_stops_early_gets_no_complaint() -> None:
+    """``tanium-sim scenario list | head -1``: the pipe closes under the writer; it stops quietly with 141
+    (128 + SIGPIPE, what a shell reports), never ``tanium-sim: Broken pipe`` or a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line: the first write fails at once
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "simulator", "scenario", "list"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
