@@ -62,6 +62,23 @@ STATE_TESTS = (
     "tests/inprocess/test_scenario_control.py",
     "tests/inprocess/test_scenario_lifecycles.py",
 )
+# A survivor of the backend runs every test that reaches its function, and most reach every
+# function: these files (each several seconds, end to end through the reference client, the
+# scenario engine or real trace files) would make each survivor cost half a minute on one core.
+BACKEND_SLOW_TESTS = (
+    "tests/unit/test_render_cache.py",
+    "tests/unit/test_diff_scans.py",
+    "tests/inprocess/test_bad_input.py",
+    "tests/inprocess/test_session_expiry.py",
+    "tests/inprocess/test_traces_dir.py",
+    "tests/inprocess/test_workflow_simulator.py",
+    "tests/inprocess/test_scenario_lifecycles.py",
+)
+BACKEND_TESTS = tuple(t for t in STATE_TESTS if t not in BACKEND_SLOW_TESTS)
+# mutmut stops a mutant's tests after (their time + 1 s) x 2 x timeout_multiplier (default 15) of CPU.
+# A backend mutant that loops forever (the scan count's binary search) would hold the one core for
+# ten minutes each under the default; 2 still leaves a real test run four times its measured time.
+TIMEOUT_MULTIPLIER = {"backend": 2.0}
 CLIENT_TESTS = (
     "tests/inprocess/test_client_calls.py",
     "tests/inprocess/test_retry.py",
@@ -103,8 +120,9 @@ def _state(name: str, *tests: str) -> Module:
 MODULES = {
     m.name: m
     for m in (
-        # The hub: every route goes through it, so it gets the whole vendor contract.
-        Module("backend", "simulator/state/backend.py", STATE_TESTS),
+        # The hub: every route goes through it, so it gets the vendor contract, less its slowest files
+        # (BACKEND_SLOW_TESTS), plus test_mutants_backend.py, which drives it directly.
+        Module("backend", "simulator/state/backend.py", BACKEND_TESTS),
         # The others get the contract tests of what they hold: a mutant in a function every request
         # calls (authentication, the store) is otherwise run against hundreds of tests.
         _state(
@@ -206,6 +224,8 @@ def _work_pyproject(module: Module) -> str:
         f"only_mutate = {_toml_list([module.path])}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(module.test_paths())}\n"
     )
+    if module.name in TIMEOUT_MULTIPLIER:
+        lines += f"timeout_multiplier = {TIMEOUT_MULTIPLIER[module.name]}\n"
     header = re.search(r"^\[tool\.mutmut\]\n", text, re.M)
     if header is None:
         raise SystemExit("mutate: pyproject.toml has no [tool.mutmut] table")

@@ -168,7 +168,7 @@ def test_lookup_by_ip() -> None:
     assert Fleet(7, 300).by_ip("10.16.1.0") == Fleet(7, 300).endpoint(255)
 
 
-def test_name_pools_are_seeded() -> None:
+def test_name_pools_are_seeded_past_their_caches() -> None:
     # Past the caches: an earlier test in this process may have filled them with these seeds.
     words = _word_pool.__wrapped__(7)
     assert len(words) == 350
