@@ -141,7 +141,7 @@ class Fake:
     async def download_evidence(self, uuid: str, dest: Path) -> int:
         self.calls.append(("download_evidence", uuid, dest.name))
         data = self._next(self.zips)
-        dest.write_bytes(data)
+        await asyncio.to_thread(dest.write_bytes, data)
         return len(data)
 
     async def close_connection(self, connection_id: str) -> None:
@@ -156,6 +156,11 @@ class Fake:
 
     def named(self, name: str) -> list[tuple[Any, ...]]:
         return [c for c in self.calls if c[0] == name]
+
+
+def listing(folder: Path) -> list[str]:
+    """The names in ``folder``, sorted (temporary files start with a dot)."""
+    return sorted(p.name for p in folder.iterdir())
 
 
 async def go(fake: Fake, dest: Path, clock: FakeClock | None = None, **kw: Any) -> CollectResult:
@@ -234,7 +239,9 @@ def test_extract_member(tmp_path: Path) -> None:
 def test_extract_member_large_and_non_utf8_name(tmp_path: Path) -> None:
     data = bytes(range(256)) * 1000  # more than one 64 KiB read
     zip_path = tmp_path / "e.zip"
-    zip_path.write_bytes(zipcrypto_zip({"n\udcff".encode("utf-8", "surrogateescape").decode("latin-1"): data}))
+    zip_path.write_bytes(
+        zipcrypto_zip({"n\udcff".encode("utf-8", "surrogateescape").decode("latin-1"): data})
+    )
     member = extract_evidence_member(zip_path, tmp_path / "out")
     assert member.size == len(data) and member.sha256 == hashlib.sha256(data).hexdigest()
     assert (tmp_path / "out").read_bytes() == data
@@ -327,7 +334,7 @@ async def test_happy_path_calls_timings_and_result(tmp_path: Path) -> None:
     assert result.bytes == len(TRACE) and result.sha256 == SHA
     assert result.zip_bytes == len(make_zip("trace.cst.gz", TRACE))
     assert result.warnings == ()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{CLIENT_ID}.cst.gz"]
+    assert listing(tmp_path) == [f"{CLIENT_ID}.cst.gz"]
     assert _claims(fake).held == set()  # type: ignore[arg-type]
 
 
@@ -549,9 +556,14 @@ async def test_size_mismatch_is_fetched_again_then_fails(tmp_path: Path) -> None
     )
     assert caught.value.__notes__ == ["the download was fetched 3 times and failed each time"]
     assert [e.to_dict() for e in retries.events] == [
-        {"operation": f"GET /filedownload/data/{UUID}", "reason": "corrupt", "wait_s": 0.0, "retry_after_s": None}
+        {
+            "operation": f"GET /filedownload/data/{UUID}",
+            "reason": "corrupt",
+            "wait_s": 0.0,
+            "retry_after_s": None,
+        }
     ] * 2
-    assert not list(tmp_path.glob(".*"))
+    assert not [name for name in listing(tmp_path) if name.startswith(".")]
 
 
 async def test_one_download_attempt_has_no_note(tmp_path: Path) -> None:
@@ -596,7 +608,11 @@ async def test_hash_compare_is_case_insensitive_and_skips_non_hashes(tmp_path: P
         fake.tasks = [T("COMPLETED", uuid=None)]
         item = E()
         fake.evidence = [Evidence(item.uuid, item.hostname, item.path, item.size, item.downloaded, announced)]
-        fake.zips = [make_zip("t", bytes(len(TRACE)))] if announced in (None, "", "not-a-sha", SHA[:-1]) else fake.zips
+        fake.zips = (
+            [make_zip("t", bytes(len(TRACE)))]
+            if announced in (None, "", "not-a-sha", SHA[:-1])
+            else fake.zips
+        )
         result = await go(fake, tmp_path, download_attempts=1)
         assert result.bytes == len(TRACE)
     fake = Fake()
@@ -671,7 +687,7 @@ async def test_close_not_repeated_and_not_for_ended_connections(tmp_path: Path) 
         await go(fake, tmp_path)
     assert fake.named("close_connection") == [("close_connection", CONN_ID)]
     assert fake.named("delete_evidence") == [("delete_evidence", [UUID])]
-    assert not list(tmp_path.glob(".*"))
+    assert not [name for name in listing(tmp_path) if name.startswith(".")]
 
 
 async def test_failure_before_connect_cleans_nothing(tmp_path: Path) -> None:
@@ -763,7 +779,9 @@ async def test_unsure_request_deletes_duplicate_tasks(tmp_path: Path) -> None:
     fake.file_answer = TransportError("reset after send")
     dup_done = T("COMPLETED", task_id=900, uuid="dup-1")
     dup_running = T("STARTED", task_id=901, uuid=None)
-    other_conn = Task.from_api({**task("COMPLETED", task_id=902, uuid="x")["data"], "metadata": {"connection": "z", "paths": []}})
+    other_conn = Task.from_api(
+        {**task("COMPLETED", task_id=902, uuid="x")["data"], "metadata": {"connection": "z", "paths": []}}
+    )
     no_meta = Task.from_api({**task("COMPLETED", task_id=903, uuid="y")["data"], "metadata": None})
     dup_no_uuid = T("ERROR", task_id=904, uuid=None)
     fake.task_list = [dup_done, dup_running, other_conn, no_meta, dup_no_uuid]
@@ -820,7 +838,9 @@ async def test_our_own_task_is_not_a_duplicate(tmp_path: Path) -> None:
     fake = Fake()
     fake.conns = [[], [C("connected")]]
     fake.on_connect = None
-    fake.file_answer = FileRequest.from_api({"taskInfo": {"id": 833, "status": "STARTED"}, "status": "ACCEPTED"})
+    fake.file_answer = FileRequest.from_api(
+        {"taskInfo": {"id": 833, "status": "STARTED"}, "status": "ACCEPTED"}
+    )
     fake.tasks = [T("ERROR", uuid=None)]
     fake.task_list = [T("COMPLETED")]
     clock = FakeClock()
@@ -961,7 +981,9 @@ async def test_an_unsure_connect_retries_closing_ours_after_a_failed_close(tmp_p
     with pytest.raises(TaskFailed) as caught:
         await go(fake, tmp_path)
     assert fake.named("close_connection") == [("close_connection", CONN_ID)] * 2
-    assert caught.value.__notes__ == [f"could not close connection {CONN_ID}: the server answered 500: no"] * 2
+    assert (
+        caught.value.__notes__ == [f"could not close connection {CONN_ID}: the server answered 500: no"] * 2
+    )
 
 
 async def test_stray_hunt_waits_for_the_connect_lock(tmp_path: Path) -> None:

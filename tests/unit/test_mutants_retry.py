@@ -493,7 +493,7 @@ def test_non_tanium_error_gets_no_note() -> None:
     # A non-Tanium exception is not retried: it passes through untouched.
     policy = make(Clock(), attempts=3)
     attempt, calls = scripted(ValueError("boom"))
-    with track_attempts() as log, pytest.raises(ValueError) as caught:
+    with track_attempts() as log, pytest.raises(ValueError, match=r"^boom$") as caught:
         run(policy, GET, attempt)
     assert len(calls) == 1 and not hasattr(caught.value, "__notes__")
     assert log.failures == ["final"]
