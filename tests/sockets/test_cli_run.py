@@ -114,7 +114,15 @@ def child(*args: str) -> Iterator[tuple[subprocess.Popen[str], Lines]]:
 
 
 def assert_interrupted(proc: subprocess.Popen[str], lines: Lines) -> None:
-    assert proc.wait(DEADLINE_S) == 130
+    try:
+        code = proc.wait(DEADLINE_S)
+    except subprocess.TimeoutExpired:  # say what the child printed: the clue to where Ctrl-C went unheard
+        proc.kill()  # its stderr then closes, so the reader (and text()) finish at once
+        proc.wait(DEADLINE_S)
+        raise AssertionError(
+            f"still running {DEADLINE_S:g} s after SIGINT; it printed:\n{lines.text()[-3000:]}"
+        ) from None
+    assert code == 130, lines.text()
     err = lines.text()
     assert "Traceback" not in err, err
     assert err.rstrip().splitlines()[-1] == "interrupted", err
