@@ -7,16 +7,31 @@ from typing import Any
 
 import httpx
 import pytest
+import respx
 from starlette.applications import Starlette
 
 from simulator.app import create_app
 from simulator.clock import ManualClock
 from simulator.settings import Lifecycle, Settings
 from simulator.state.store import Store
+from tests.inprocess.tanium_fakes import FakeTanium
 
 TR = "/plugin/products/threat-response/api/v1"
 TOKEN = "token-0123456789abcdef"
 ADMIN = "admin-secret"
+
+
+@pytest.fixture
+def mock() -> Iterator[respx.MockRouter]:
+    """respx in front of every httpx call of the test (routes not called are fine)."""
+    with respx.mock(assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+def fake(mock: respx.MockRouter) -> FakeTanium:
+    """A scripted Threat Response on ``mock`` (tests/inprocess/tanium_fakes.py)."""
+    return FakeTanium(mock)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,12 +29,6 @@ from tests.inprocess.tanium_fakes import (
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("TANIUM_URL", "TANIUM_TOKEN", "TANIUM_USERNAME", "TANIUM_PASSWORD", "TANIUM_DOMAIN"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
 
 
 def closed_port() -> int:

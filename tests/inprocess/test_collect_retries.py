@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -207,12 +206,6 @@ def test_a_re_login_after_a_403_is_a_retry_with_its_reason(
     assert lines_about(capsys.readouterr().err, cid) == [f"ok {cid}: retried 1× (1×relogin)"]
     events = summary(tmp_path)["endpoints"][cid]["retries"]["events"]
     assert [(e["operation"].split("/")[1], e["reason"]) for e in events] == [("tasks", "relogin")]
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
 
 
 @pytest.mark.anyio

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -97,17 +96,6 @@ async def test_two_concurrent_collectors_each_use_their_own_connection(
     mine = {c.id: c.status for c in listed if c.client_id == endpoint.client_id}
     assert mine == {first.connection_id: "disconnected", second.connection_id: "disconnected"}
     assert backend.state_counts()["evidence"] == 0
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-def fake(mock: respx.MockRouter) -> FakeTanium:
-    return FakeTanium(mock)
 
 
 async def collect(client: AsyncTaniumClient, clock: FakeClock, dest: Path) -> CollectResult:

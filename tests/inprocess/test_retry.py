@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -36,12 +36,6 @@ def unavailable(retry_after: str | None = None) -> Response:
 
 def limited(retry_after: str) -> Response:
     return Response(429, json={"text": "429 Too Many Requests"}, headers={"Retry-After": retry_after})
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -51,17 +50,6 @@ pytestmark = pytest.mark.anyio
 POLL = PollPolicy(interval_s=1.0, max_interval_s=4.0, multiplier=2.0)
 STRAY_UUID = "0f5b0f43-0000-4000-8000-00000000dead"
 STRAY_CONN = "remote:web-01:123:1"
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-def fake(mock: respx.MockRouter) -> FakeTanium:
-    return FakeTanium(mock)
 
 
 def retrying(clock: FakeClock) -> RetryPolicy:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -61,17 +61,6 @@ from tests.inprocess.tanium_fakes import (
 
 pytestmark = pytest.mark.anyio
 POLL = PollPolicy(interval_s=1.0, max_interval_s=4.0, multiplier=2.0)
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-def fake(mock: respx.MockRouter) -> FakeTanium:
-    return FakeTanium(mock)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ every checkpoint inside them, where a bare ``asyncio.Task.cancel()`` is delivere
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -36,17 +36,6 @@ from tests.inprocess.tanium_fakes import (
 pytestmark = pytest.mark.anyio
 POLL = PollPolicy(interval_s=1.0, max_interval_s=4.0, multiplier=2.0)
 FAILED = httpx.Response(500, json={"text": "500 Internal Server Error"})
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-def fake(mock: respx.MockRouter) -> FakeTanium:
-    return FakeTanium(mock)
 
 
 @pytest.fixture
