@@ -312,8 +312,8 @@ class FakeTanium:
 class FakeClock:
     """A monotonic clock that only moves when the workflow sleeps."""
 
-    def __init__(self) -> None:
-        self.now = 0.0
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
         self.sleeps: list[float] = []
 
     def __call__(self) -> float:

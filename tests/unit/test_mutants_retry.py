@@ -38,24 +38,17 @@ from client._retry import (
     track_attempts,
 )
 from client._retry_log import record_retries
+from tests.inprocess.tanium_fakes import FakeClock
 
 GET = RequestContext.of("GET", "/plugin/products/threat-response/api/v1/tasks/9")
 POST = RequestContext.of("POST", "/plugin/products/threat-response/api/v1/conns/connect")
 
 
-class Clock:
-    """A fake monotonic clock moved only by the policy's sleeps (and by hand)."""
+class Clock(FakeClock):
+    """A fake monotonic clock moved only by the policy's sleeps (and by hand), starting at 100 s."""
 
     def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+        super().__init__(start=100.0)
 
 
 class ZeroRandom(random.Random):
