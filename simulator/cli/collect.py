@@ -94,18 +94,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         f"Retry-After, 5xx), with exponential backoff (default {DEFAULT_RETRIES})",
     )
     retry.add_argument("--no-retry", action="store_true", help="try every request once (same as --retries 0)")
-    trust = p.add_mutually_exclusive_group()
-    trust.add_argument(
-        "--ca-bundle",
-        metavar="FILE",
-        help="PEM file of the CA(s) to trust for https (default: $SSL_CERT_FILE, else the system's); "
-        "for the simulator: `tanium-sim tls export-ca FILE`",
-    )
-    trust.add_argument(
-        "--insecure",
-        action="store_true",
-        help="do NOT verify the server's certificate (testing only: anyone on the path can read the token)",
-    )
+    add_trust_options(p)
     p.set_defaults(func=_run)
 
 
@@ -160,6 +149,23 @@ def options_from_args(args: argparse.Namespace, env: dict[str, str] | None = Non
         insecure=insecure,
         retries=0 if getattr(args, "no_retry", False) else getattr(args, "retries", DEFAULT_RETRIES),
         diff=bool(getattr(args, "diff", False)),
+    )
+
+
+def add_trust_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--ca-bundle FILE`` or ``--insecure``, as every command that talks to a server takes them (read back
+    with :func:`ca_bundle_from_args`)."""
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        help="PEM file of the CA(s) to trust for https (default: $SSL_CERT_FILE, else the system's); "
+        "for the simulator: `tanium-sim tls export-ca FILE`",
+    )
+    trust.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do NOT verify the server's certificate (testing only: anyone on the path can read the token)",
     )
 
 

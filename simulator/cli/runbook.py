@@ -322,6 +322,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _step_options(p: argparse.ArgumentParser) -> None:
+    from simulator.cli.collect import add_trust_options
     from simulator.cli.types import non_negative_float, non_negative_int, percent, positive_float
 
     server = p.add_argument_group("server and credentials (as for `tanium-sim collect`)")
@@ -330,16 +331,7 @@ def _step_options(p: argparse.ArgumentParser) -> None:
     server.add_argument("--username", help="user for a session login (default: $TANIUM_USERNAME)")
     server.add_argument("--password", help="password for --username (default: $TANIUM_PASSWORD)")
     server.add_argument("--domain", help="login domain, if the account needs one")
-    trust = server.add_mutually_exclusive_group()
-    trust.add_argument(
-        "--ca-bundle",
-        metavar="FILE",
-        help="PEM file of the CA(s) to trust for https (default: $SSL_CERT_FILE, else the system's); "
-        "for the simulator: `tanium-sim tls export-ca FILE`",
-    )
-    trust.add_argument(
-        "--insecure", action="store_true", help="do NOT verify the server's certificate (testing only)"
-    )
+    add_trust_options(server)
     scope = p.add_argument_group("endpoints (stop and uninstall need one of these)")
     only = scope.add_mutually_exclusive_group()
     only.add_argument(
