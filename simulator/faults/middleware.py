@@ -30,6 +30,7 @@ from simulator.faults.rules import Firing, RequestInfo
 from simulator.faults.runtime import ScenarioRuntime
 from simulator.operations import CONTROL_PREFIX
 from simulator.state import evidence, tasks
+from simulator.state.backend import TARGET_MAX_CHARS
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -37,9 +38,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 THROTTLED = frozenset({"download_evidence"})
 MAX_PEEK_BYTES = 64 << 10  # connect bodies are tiny; never buffer more than this to find a clientId
-# The longest clientId connect accepts (simulator/state/backend.py TARGET_MAX_CHARS): a peeked one is cut
-# just past it, so a journal of refused 60 KiB clientIds holds 256 characters each, not 60 KiB.
-MAX_CLIENT_ID_CHARS = 255
+# The longest clientId connect accepts: a peeked one is cut just past it, so a journal of refused 60 KiB
+# clientIds holds 256 characters each, not 60 KiB.
+MAX_CLIENT_ID_CHARS = TARGET_MAX_CHARS["clientId"]
 
 
 class Resolved(NamedTuple):
