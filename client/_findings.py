@@ -12,12 +12,13 @@ repeat, so facts are cached by the encoded DER string.
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -166,7 +167,6 @@ def summarize(records: Iterable[Record], scan_time: object = None) -> InventoryS
         if isinstance(header, Mapping):
             scan_time = _header_scan_time(header)
     when = parse_time(scan_time).timestamp() if scan_time is not None else None
-    cert_facts = lru_cache(maxsize=8192)(_cert_facts)  # per call: no state shared between traces
     by_type: Counter[str] = Counter()
     findings: Counter[str] = Counter()
     count = 0
@@ -184,7 +184,7 @@ def summarize(records: Iterable[Record], scan_time: object = None) -> InventoryS
             )
         count += 1
         by_type[str(record.get("type"))] += 1
-        findings.update(_record_findings(record, when, cert_facts))
+        findings.update(_record_findings(record, when, _known_cert_facts))
     return InventorySummary(
         record_count=count,
         by_type=dict(by_type),
@@ -282,6 +282,32 @@ def _key_facts(key: object, details: Mapping[str, Any]) -> _KeyFacts | None:
             bits = details["bit_length"]
     curve = value.get("curve", details.get("curve"))
     return _KeyFacts(algorithm, bits, curve if isinstance(curve, str) else None)
+
+
+CERT_CACHE_SIZE = 16384  # certificates whose facts are kept (a digest and a few numbers each: ~2 MB)
+_cert_cache: OrderedDict[bytes, _CertFacts | None] = OrderedDict()
+_cert_cache_lock = threading.Lock()
+
+
+def _known_cert_facts(encoded: str) -> _CertFacts | None:
+    """:func:`_cert_facts` through a process-wide cache keyed by a digest of the encoded certificate.
+
+    Parsing dominates reading a trace, and the same certificates come back: across endpoints (CAs, trust
+    stores) and every scan of ``collect --diff`` (measured in loadtests/RESULTS.md). The facts are a pure
+    function of the encoding, so sharing them between traces changes no answer; the cache holds digests,
+    not certificates, and forgets the least recently used beyond :data:`CERT_CACHE_SIZE`.
+    """
+    key = hashlib.blake2b(encoded.encode(), digest_size=16).digest()
+    with _cert_cache_lock:
+        if key in _cert_cache:
+            _cert_cache.move_to_end(key)
+            return _cert_cache[key]
+    facts = _cert_facts(encoded)
+    with _cert_cache_lock:
+        _cert_cache[key] = facts
+        while len(_cert_cache) > CERT_CACHE_SIZE:
+            _cert_cache.popitem(last=False)
+    return facts
 
 
 def _cert_facts(encoded: str) -> _CertFacts | None:

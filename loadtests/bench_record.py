@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from loadtests._signals import hear_ctrl_c
 from simulator.cli.record import byte_size
 from simulator.server import BackgroundServer
 from simulator.settings import Settings
@@ -87,6 +88,7 @@ def recorder(upstream: str, har: Path, *extra: str) -> Iterator[tuple[subprocess
     """``tanium-sim record`` as a child process on a free port: (the process, the proxy's URL).
 
     Stopped with SIGINT on the way out (killed if it does not stop within 30 s)."""
+    hear_ctrl_c()  # a bench started as a background job would pass its ignored SIGINT on to the proxy
     command = [sys.executable, "-m", "simulator", "record", "--upstream", upstream, "--out", str(har)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(

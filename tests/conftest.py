@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from loadtests._signals import hear_ctrl_c
 from tests.redis_server import MISSING, RedisServer, find_binary
 
 REDIS_FIXTURES = frozenset({"redis_server", "redis_url", "own_redis_server"})
@@ -48,6 +49,11 @@ def redis_url(redis_server: RedisServer) -> str:
     redis_server.start()
     redis_server.flushall()
     return redis_server.url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests press Ctrl-C on child processes: in a run started as a background job, let them hear it.
+    hear_ctrl_c()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -113,16 +113,36 @@ def child(*args: str) -> Iterator[tuple[subprocess.Popen[str], Lines]]:
                 stream.close()
 
 
-def assert_interrupted(proc: subprocess.Popen[str], lines: Lines) -> None:
+def signal_state(pid: int) -> str:
+    """The kernel's view of a process's signals (ignored, blocked, caught masks), for failure messages."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return " ".join(
+                line.strip().replace(":\t", "=")
+                for line in status
+                if line.startswith(("SigIgn", "SigBlk", "SigCgt"))
+            )
+    except OSError:
+        return "(no /proc)"
+
+
+def interrupt(proc: subprocess.Popen[str]) -> str:
+    """Ctrl-C for ``proc``; returns its signal masks as they were when it was sent."""
+    state = signal_state(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    return state
+
+
+def assert_interrupted(proc: subprocess.Popen[str], lines: Lines, state: str = "") -> None:
     try:
         code = proc.wait(DEADLINE_S)
     except subprocess.TimeoutExpired:  # say what the child printed: the clue to where Ctrl-C went unheard
         proc.kill()  # its stderr then closes, so the reader (and text()) finish at once
         proc.wait(DEADLINE_S)
         raise AssertionError(
-            f"still running {DEADLINE_S:g} s after SIGINT; it printed:\n{lines.text()[-3000:]}"
+            f"still running {DEADLINE_S:g} s after SIGINT ({state}); it printed:\n{lines.text()[-3000:]}"
         ) from None
-    assert code == 130, lines.text()
+    assert code == 130, f"exit {code} after SIGINT ({state}):\n{lines.text()}"
     err = lines.text()
     assert "Traceback" not in err, err
     assert err.rstrip().splitlines()[-1] == "interrupted", err
@@ -133,8 +153,8 @@ def test_ctrl_c_during_run_exits_130(tmp_path: Path) -> None:
     with child("run", "--endpoints", "300", "--out", str(tmp_path)) as (proc, lines):
         lines.wait_for(lambda line: line.startswith("simulator on http://"), "'simulator on' line")
         _until(proc, lambda: len(list(tmp_path.glob("*.cst.gz"))), "a first collected trace")
-        proc.send_signal(signal.SIGINT)
-        assert_interrupted(proc, lines)
+        state = interrupt(proc)
+        assert_interrupted(proc, lines, state)
 
 
 def test_ctrl_c_during_collect_exits_130_and_cleans_up(tmp_path: Path) -> None:
@@ -148,8 +168,8 @@ def test_ctrl_c_during_collect_exits_130_and_cleans_up(tmp_path: Path) -> None:
         argv = ["collect", "--url", url, "--token", TOKEN, "--all", "--concurrency", "1"]
         with child(*argv, "--out", str(tmp_path / "out")) as (proc, lines):
             _until(proc, lambda: _journaled(admin, "get_task"), "a task poll in the server's journal")
-            proc.send_signal(signal.SIGINT)
-            assert_interrupted(proc, lines)
+            state = interrupt(proc)
+            assert_interrupted(proc, lines, state)
         state = admin.get("/_sim/state").json()
         assert state["connections"]["connected"] == state["connections"]["waiting"] == 0, state
         assert _journaled(admin, "close_connection") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -221,6 +222,30 @@ def test_repeated_certificates_are_parsed_once(
         return real(encoded)
 
     monkeypatch.setattr(findings, "_cert_facts", counting)
+    monkeypatch.setattr(findings, "_cert_cache", OrderedDict())
     root = cert_record(make_cert(rsa_key, "root", ca=True, days=3650))
     summary = summarize([root] * 500, scan_time=SCAN_TIME)
     assert summary.record_count == 500 and calls == 1
+    # ...and once per process: the next trace (the next scan, the next endpoint) holding it parses nothing.
+    again = summarize([root] * 3, scan_time=SCAN_TIME + timedelta(days=3650 * 2))
+    assert calls == 1 and again.findings["expired"] == 3  # same facts, judged at the other trace's time
+
+
+def test_the_certificate_cache_is_bounded_and_forgets_the_least_recently_used(
+    rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import client._findings as findings
+
+    parsed: list[str] = []
+    real = findings._cert_facts
+    monkeypatch.setattr(findings, "_cert_facts", lambda encoded: parsed.append(encoded) or real(encoded))
+    monkeypatch.setattr(findings, "_cert_cache", OrderedDict())
+    monkeypatch.setattr(findings, "CERT_CACHE_SIZE", 2)
+    a, b, c = (cert_record(make_cert(rsa_key, name, ca=True, days=30)) for name in "abc")
+    for record in (a, b, a, c):  # c pushes out b, the least recently used; a was used again after b
+        summarize([record], scan_time=SCAN_TIME)
+    assert len(findings._cert_cache) == 2 and len(parsed) == 3
+    summarize([a], scan_time=SCAN_TIME)
+    assert len(parsed) == 3  # a was kept
+    summarize([b], scan_time=SCAN_TIME)
+    assert len(parsed) == 4  # b was forgotten

@@ -102,6 +102,8 @@ def fast_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(zipcrypto, "_numba_encrypt", provider)
     monkeypatch.setattr(zipcrypto, "ACCELERATE_ABOVE", 64)  # the rule, not the size, is under test
+    monkeypatch.setattr(zipcrypto, "ACCELERATE_AFTER", 200)
+    monkeypatch.setattr(zipcrypto, "_python_bytes", 0)  # as in a fresh process
     return calls
 
 
@@ -113,6 +115,15 @@ def test_only_payloads_above_the_threshold_take_the_fast_path(fast_calls: list[i
     assert fast_calls == []
     assert zipcrypto.encrypt(above, keys) == zipcrypto.encrypt_python(above, keys)
     assert fast_calls == [len(above)]
+
+
+def test_small_payloads_take_the_fast_path_once_python_has_encrypted_enough(fast_calls: list[int]) -> None:
+    keys = zipcrypto.initial_keys()
+    for _ in range(4):  # 4 x 50 bytes: Python until 200 bytes have gone that way
+        assert zipcrypto.encrypt(bytes(50), keys) == zipcrypto.encrypt_python(bytes(50), keys)
+    assert fast_calls == [] and zipcrypto._python_bytes == 200
+    assert zipcrypto.encrypt(b"abc", keys) == zipcrypto.encrypt_python(b"abc", keys)
+    assert fast_calls == [3] and zipcrypto._python_bytes == 200  # the fast path does not count
 
 
 def test_fast_true_and_false_override_the_threshold(fast_calls: list[int]) -> None:
