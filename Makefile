@@ -46,14 +46,16 @@ run: $(STAMP)  ## the main job end to end: simulator + collect every endpoint + 
 serve: $(STAMP)  ## run the simulator in the foreground (ARGS="--endpoints 100 --seed 7")
 	$(SIM) serve $(ARGS)
 
-# The tests run in TEST_WORKERS processes (pytest-xdist; 0: in this process alone). The default is two per
-# core, at most 8: many tests wait on sockets and child processes, and a second worker per core fills that
-# time (docs/testing.md has the figures). Bytecode is written even where PYTHONDONTWRITEBYTECODE is set:
-# otherwise every worker compiles and assertion-rewrites every module again (11 s per worker instead of 4.5 s).
-TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1; print(min(8, 2 * n))')
+# The tests run in TEST_WORKERS processes (pytest-xdist; 0: in this process alone). The default is three per
+# core, at most 8: many tests wait on sockets, timers and child processes, and the extra workers fill that
+# time; "worksteal" hands a finished worker the queued tests of a busy one, so the slow tests at the end
+# of the list do not leave cores idle (docs/testing.md has the figures). Bytecode is written even where
+# PYTHONDONTWRITEBYTECODE is set: otherwise every worker compiles and assertion-rewrites every module
+# again (11 s per worker instead of 4.5 s).
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1; print(min(8, 3 * n))')
 
 test: $(STAMP)  ## the whole test suite, spread over the cores (TEST_WORKERS=0 for one process)
-	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(TEST_WORKERS) $(ARGS)
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist worksteal) $(ARGS)
 
 check: $(STAMP)  ## formatting, lint and types
 	$(VENV)/bin/ruff format --check simulator client tests loadtests

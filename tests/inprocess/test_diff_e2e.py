@@ -1,6 +1,6 @@
 """Scans over time and ``collect --diff`` end to end, in-process (ASGITransport, manual clock).
 
-Five scans of twenty endpoints under churn, each collected with ``--diff``: the inventory rebuilt in the
+Five scans of twelve endpoints under churn, each collected with ``--diff``: the inventory rebuilt in the
 output folder equals the simulator's ground truth (its manifest and its full trace) at every scan, and
 the bytes transferred are reported beside what full traces would have taken.
 """
@@ -31,8 +31,8 @@ CHURN = ChurnRates(
 )
 
 
-def make_settings(endpoints: int = 20, seed: int = 3) -> Settings:
-    # Seed 3: all 20 endpoints online, with a trace, and running the scanner (so all of them rescan).
+def make_settings(endpoints: int = 12, seed: int = 3) -> Settings:
+    # Seed 3: all 12 endpoints online, with a trace, and running the scanner (so all of them rescan).
     return Settings(
         seed=seed,
         endpoints=endpoints,
@@ -52,7 +52,7 @@ async def manifest(admin: httpx.AsyncClient, client_id: str, scan: int) -> dict[
     return body
 
 
-async def test_five_scans_of_twenty_endpoints_collected_with_diff_match_the_ground_truth(
+async def test_five_scans_of_twelve_endpoints_collected_with_diff_match_the_ground_truth(
     tmp_path: Path,
 ) -> None:
     clock = ManualClock()
@@ -73,7 +73,7 @@ async def test_five_scans_of_twenty_endpoints_collected_with_diff_match_the_grou
                 r = await admin.post(f"/_sim/endpoints/{backend.fleet.endpoint(0).client_id}/scan")
                 assert r.status_code == 200 and r.json()["scan"] == 5, r.text
             outcomes, fatal = await collect_many(options, transport=transport)
-            assert fatal is None and len(outcomes) == 20
+            assert fatal is None and len(outcomes) == 12
             moved = full = truth_bytes = 0
             modes: dict[str, int] = {}
             for outcome in outcomes:
