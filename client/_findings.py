@@ -7,7 +7,8 @@ The keys of :attr:`InventorySummary.findings` are exactly the table's keys (all 
 because the end-to-end tests compare them with the simulator's manifest.
 
 Certificate parsing dominates the cost, and >90% of a host's certificates are trust-store roots that
-repeat, so facts are cached by the encoded DER string.
+repeat (across a fleet and across scans too), so facts are cached for the whole process, keyed by a
+digest of the encoded DER: :func:`_known_cert_facts`.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def summarize(records: Iterable[Record], scan_time: object = None) -> InventoryS
             )
         count += 1
         by_type[str(record.get("type"))] += 1
-        findings.update(_record_findings(record, when, _known_cert_facts))
+        findings.update(_record_findings(record, when))
     return InventorySummary(
         record_count=count,
         by_type=dict(by_type),
@@ -200,13 +201,13 @@ def _header_scan_time(header: Mapping[str, Any]) -> object:
     return spec.get("scan_time") if isinstance(spec, Mapping) else None
 
 
-def _record_findings(record: Record, when: float, cert_facts: Any) -> set[str]:
+def _record_findings(record: Record, when: float) -> set[str]:
     found: set[str] = set()
     details = record.get("details")
     details = details if isinstance(details, dict) else {}
     key: _KeyFacts | None = None
     encoded = details.get("encoded")
-    cert = cert_facts(encoded) if isinstance(encoded, str) else None
+    cert = _known_cert_facts(encoded) if isinstance(encoded, str) else None
     if cert is not None:
         if cert.not_after < when:
             found.add("expired")
@@ -284,7 +285,7 @@ def _key_facts(key: object, details: Mapping[str, Any]) -> _KeyFacts | None:
     return _KeyFacts(algorithm, bits, curve if isinstance(curve, str) else None)
 
 
-CERT_CACHE_SIZE = 16384  # certificates whose facts are kept (a digest and a few numbers each: ~2 MB)
+CERT_CACHE_SIZE = 16384  # certificates whose facts are kept (a digest and a few numbers each: ~5 MB full)
 _cert_cache: OrderedDict[bytes, _CertFacts | None] = OrderedDict()
 _cert_cache_lock = threading.Lock()
 

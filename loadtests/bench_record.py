@@ -88,7 +88,6 @@ def recorder(upstream: str, har: Path, *extra: str) -> Iterator[tuple[subprocess
     """``tanium-sim record`` as a child process on a free port: (the process, the proxy's URL).
 
     Stopped with SIGINT on the way out (killed if it does not stop within 30 s)."""
-    hear_ctrl_c()  # a bench started as a background job would pass its ignored SIGINT on to the proxy
     command = [sys.executable, "-m", "simulator", "record", "--upstream", upstream, "--out", str(har)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(
@@ -189,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=byte_size, default=500 << 20, help="bytes to download (default 500M)")
     parser.add_argument("--mode", choices=sorted(MODES), action="append", help="modes to run (default: all)")
     args = parser.parse_args(argv)
+    hear_ctrl_c()  # started as a background job, it would pass its ignored SIGINT on to every proxy
     print(f"bench_record: {os.cpu_count()} CPUs; one download of {args.size:,} bytes per mode")
     print(f"{'mode':16} {'MB/s':>7} {'RSS before':>11} {'peak':>9} {'growth':>8}  recording")
     worst = 0.0
