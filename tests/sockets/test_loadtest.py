@@ -1,4 +1,4 @@
-"""`make loadtest` end to end: a few seconds of Locust against a simulator it starts, exit code = SLO verdict.
+"""`make loadtest` end to end: eight seconds of Locust against a simulator it starts, exit code = SLO verdict.
 
 Both runs are short (4 s of load, two users, two warmed endpoints) and write their reports to a temporary
 folder. The failing run serves the ``task-errors`` scenario, whose failed tasks put the workflow failure
@@ -35,7 +35,7 @@ def make_loadtest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str
             "-o",
             ".venv/.installed-stamp",
             "loadtest",
-            "LOADTEST_TIME=4s",
+            "LOADTEST_TIME=8s",  # workflows must finish on a busy machine: see test_loadtest_distributed
             "LOADTEST_USERS=2",
             f"LOADTEST_ARGS={extra}",
         ],
